@@ -1,0 +1,1 @@
+"""The `autoglm` command line: the composition root that wires every package together."""

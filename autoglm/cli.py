@@ -1,0 +1,114 @@
+"""`autoglm`: render, validate and describe templates. Exit 0 ok, 2 bad input, 1 internal failure."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from autoglm.inputs import parse_assignments, read_input_file
+from autoglm.progress import FieldProgress
+from core.errors import UserError
+from core.logging import configure_logging
+from core.settings import Settings, get_settings
+from documents.inputs import inputs_from_text
+from documents.loader import load_template_file
+from documents.spec import template_json_schema
+from generation.llama import LlamaEngine
+from generation.protocol import Generator
+from workers.pipeline import export_files, fill_template
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+err = Console(stderr=True)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_USER, EXIT_INTERNAL = 2, 1
+
+
+def exits_cleanly(command: Callable[P, R]) -> Callable[P, R]:
+    """Map errors to exit codes with one line each: 2 for the caller's mistakes, 1 for ours."""
+
+    @wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            for problem in exc.problems:
+                print(f"error: {problem}", file=sys.stderr)
+            raise typer.Exit(EXIT_USER) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper
+
+
+@app.command()
+@exits_cleanly
+def render(
+    template: Annotated[Path, typer.Argument(help="Template YAML file.")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", "-s", help="Input as key=value (repeatable).")
+    ] = None,
+    input_file: Annotated[
+        Path | None, typer.Option("--input", "-i", help="Inputs from a JSON or YAML file.")
+    ] = None,
+    formats: Annotated[
+        str | None, typer.Option("--format", "-f", help="Comma-separated: pdf,docx,md.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Base seed; the same seed repeats a run.")] = None,
+) -> None:
+    """Render TEMPLATE to PDF, Word and/or Markdown and print the artifact paths."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    loaded = load_template_file(template, settings.template_max_bytes)
+    inputs: dict[str, Any] = read_input_file(input_file) if input_file else {}
+    inputs.update(inputs_from_text(loaded.spec, parse_assignments(set_ or [])))
+    chosen = [f for f in formats.split(",") if f.strip()] if formats else loaded.spec.formats
+    base_seed = seed if seed is not None else settings.seed
+    if base_seed is None:
+        base_seed = secrets.randbelow(2**31)
+    with FieldProgress(err) as progress:
+        document = fill_template(
+            loaded, inputs, _generator_factory(settings), settings, base_seed, progress
+        )
+    for artifact in export_files(document, chosen, out or settings.output_dir):
+        print(artifact.path)
+
+
+def _generator_factory(settings: Settings) -> Callable[[], Generator]:
+    return lambda: LlamaEngine.from_settings(settings)
+
+
+@app.command()
+@exits_cleanly
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Template YAML files.")],
+) -> None:
+    """Check templates; exit 0 when all are valid, 2 with one line per problem otherwise."""
+    problems: list[str] = []
+    for path in files:
+        try:
+            loaded = load_template_file(path, get_settings().template_max_bytes)
+            print(f"ok: {path}: {loaded.spec.name} {loaded.spec.version}")
+        except UserError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise UserError(problems)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the template format (for editor completion and CI linting)."""
+    print(json.dumps(template_json_schema(), indent=2, ensure_ascii=False))

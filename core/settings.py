@@ -1,0 +1,37 @@
+"""Settings from the environment (prefix ``AUTOGLM_``), so every process is configured the same way."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration; every field can be set as ``AUTOGLM_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTOGLM_", env_file=".env", extra="ignore")
+
+    model_path: Path | None = Field(
+        default=None, description="GGUF file to load; default: the bundled SmolLM2-135M-Instruct."
+    )
+    n_gpu_layers: int | None = Field(
+        default=None,
+        description="Layers to offload to the GPU; default: all when llama.cpp has GPU support.",
+    )
+    n_ctx: int = Field(default=2048, ge=256, description="Context window in tokens.")
+    n_threads: int | None = Field(default=None, ge=1, description="CPU threads; default: llama.cpp's.")
+    seed: int | None = Field(default=None, ge=0, description="Base sampling seed; default random.")
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=256, ge=1, le=8192)
+    output_dir: Path = Field(default=Path("out"), description="Where `autoglm render` writes.")
+    template_max_bytes: int = Field(default=256 * 1024, ge=1024, description="Template size cap.")
+    log_level: str = "INFO"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""The template spec, input validation, sandboxed rendering and the Document given to exporters."""

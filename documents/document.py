@@ -1,0 +1,57 @@
+"""The `Document` handed to exporters: Markdown body, metadata, layout options and provenance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from documents.spec import ExportOptions
+
+
+@dataclass(frozen=True)
+class FieldRecord:
+    """How one generated field was produced, so a document can be explained and reproduced."""
+
+    name: str
+    prompt: str
+    model: str
+    seed: int
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+    finish_reason: str
+    attempts: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "prompt": self.prompt,
+            "model": self.model,
+            "seed": self.seed,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "seconds": round(self.seconds, 4),
+            "finish_reason": self.finish_reason,
+            "attempts": self.attempts,
+        }
+
+
+@dataclass(frozen=True)
+class Document:
+    """A rendered document, independent of any output format."""
+
+    title: str
+    markdown: str
+    template_name: str
+    template_version: str
+    options: ExportOptions = field(default_factory=ExportOptions)
+    author: str | None = None
+    category: str | None = None
+    provenance: tuple[FieldRecord, ...] = ()
+    assets: dict[str, bytes] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def header(self) -> str:
+        return self.options.header or self.title

@@ -1,0 +1,124 @@
+"""Load a template from YAML text or a file into a validated `TemplateSpec`, with located errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from documents.errors import RenderError, TemplateError
+from documents.sandbox import check_syntax
+from documents.spec import TemplateSpec
+from documents.yaml_source import YamlProblem, YamlSource, parse_yaml
+
+DEFAULT_MAX_BYTES = 256 * 1024
+MAX_ASSET_BYTES = 5 * 1024 * 1024
+
+
+@dataclass
+class LoadedTemplate:
+    """A validated spec, where it came from, and the body's first line (for error messages)."""
+
+    spec: TemplateSpec
+    source_name: str
+    body_line: int | None = None
+    assets: dict[str, bytes] = field(default_factory=dict)
+
+
+def load_template_text(
+    text: str | bytes, source_name: str = "<template>", max_bytes: int = DEFAULT_MAX_BYTES
+) -> LoadedTemplate:
+    """Parse and validate template text; raise `TemplateError` listing every problem."""
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    if len(raw) > max_bytes:
+        raise TemplateError(f"{source_name}: template is {len(raw)} bytes, over the {max_bytes}-byte limit")
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TemplateError(f"{source_name}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        source = parse_yaml(decoded)
+    except YamlProblem as exc:
+        where = f" (line {exc.line})" if exc.line else ""
+        raise TemplateError(f"{source_name}{where}: {exc}") from None
+    if not isinstance(source.data, dict):
+        raise TemplateError(f"{source_name}: a template must be a YAML mapping with at least `name`")
+    data = _keep_version_text(source)
+    try:
+        spec = TemplateSpec.model_validate(data)
+    except ValidationError as exc:
+        raise TemplateError(_describe(exc, source, source_name)) from None
+    body_line = source.lines.get(("body",))
+    loaded = LoadedTemplate(spec, source_name, body_line + 1 if body_line else None)
+    _check_jinja(loaded, source)
+    return loaded
+
+
+def _check_jinja(loaded: LoadedTemplate, source: YamlSource) -> None:
+    """Body and prompts must compile; report every failure with its YAML line."""
+    problems = []
+    targets = [("body", loaded.spec.body, loaded.body_line)]
+    targets += [
+        (f"generate.{name}.prompt", field.prompt, source.lines.get(("generate", name, "prompt")))
+        for name, field in loaded.spec.generate.items()
+    ]
+    for where, text, line in targets:
+        if text is None:
+            continue
+        try:
+            check_syntax(text, f"{loaded.source_name}: {where}", line)
+        except RenderError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise TemplateError(problems)
+
+
+def load_template_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedTemplate:
+    """Load a template file and the assets it lists from its folder."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise TemplateError(f"{path}: template is {size} bytes, over the {max_bytes}-byte limit")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise TemplateError(f"{path}: cannot read template ({exc.strerror})") from None
+    loaded = load_template_text(raw, str(path), max_bytes)
+    loaded.assets = _read_assets(path.parent, loaded.spec.assets, str(path))
+    return loaded
+
+
+def _read_assets(folder: Path, names: list[str], source_name: str) -> dict[str, bytes]:
+    assets: dict[str, bytes] = {}
+    root = folder.resolve()
+    for name in names:
+        target = (root / name).resolve()
+        if not target.is_relative_to(root) or not target.is_file():
+            raise TemplateError(f"{source_name}: assets: {name!r} is not a file in the template folder")
+        if target.stat().st_size > MAX_ASSET_BYTES:
+            raise TemplateError(f"{source_name}: assets: {name!r} is over {MAX_ASSET_BYTES} bytes")
+        assets[name] = target.read_bytes()
+    return assets
+
+
+def _keep_version_text(source: YamlSource) -> dict[str, Any]:
+    """Keep a numeric version as written (`1.10` stays "1.10", not 1.1)."""
+    data = dict(source.data)
+    if isinstance(data.get("version"), int | float) and not isinstance(data["version"], bool):
+        data["version"] = source.scalars.get(("version",), str(data["version"]))
+    return data
+
+
+def _describe(exc: ValidationError, source: YamlSource, source_name: str) -> list[str]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = [part for part in error["loc"] if isinstance(part, int) or "[" not in str(part)]
+        dotted = ".".join(str(part) for part in loc) or "(top level)"
+        line = source.line_of(loc)
+        where = f" (line {line})" if line else ""
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        problems.append(f"{source_name}: {dotted}{where}: {message}")
+    return problems

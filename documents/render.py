@@ -1,0 +1,85 @@
+"""Turn a template, validated inputs and generated values into a `Document`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from documents.document import Document, FieldRecord
+from documents.loader import LoadedTemplate
+from documents.sandbox import escape_markdown, render_string
+
+
+def render_prompts(template: LoadedTemplate, inputs: Mapping[str, Any]) -> dict[str, str]:
+    """Prompts of every generated field, filled with the inputs (plain text, no Markdown escaping)."""
+    spec = template.spec
+    return {
+        name: render_string(
+            field.prompt, dict(inputs), f"{template.source_name}: generate.{name}.prompt", markdown=False
+        )
+        for name, field in spec.generate.items()
+    }
+
+
+def render_document(
+    template: LoadedTemplate,
+    inputs: Mapping[str, Any],
+    generated: Mapping[str, Any],
+    provenance: tuple[FieldRecord, ...] = (),
+) -> Document:
+    """Render the body (or the default layout) with inputs and ``generated.*`` in the sandbox."""
+    spec = template.spec
+    context = {**inputs, "generated": dict(generated)}
+    title = str(inputs.get("title") or spec.name)
+    if spec.body is not None:
+        markdown = render_string(
+            spec.body, context, f"{template.source_name}: body", first_line=template.body_line
+        )
+    else:
+        markdown = default_body(title, inputs, generated, spec.description)
+    author = inputs.get("author") or spec.author
+    return Document(
+        title=title,
+        markdown=markdown,
+        template_name=spec.name,
+        template_version=spec.version,
+        options=spec.export.options,
+        author=str(author) if author else None,
+        category=spec.category,
+        provenance=provenance,
+        assets=dict(template.assets),
+    )
+
+
+def default_body(
+    title: str, inputs: Mapping[str, Any], generated: Mapping[str, Any], description: str | None
+) -> str:
+    """A sensible document for a template without a body: title, inputs, one section per field."""
+    parts = [f"# {escape_markdown(title)}", ""]
+    if description:
+        parts += [escape_markdown(description), ""]
+    shown = {k: v for k, v in inputs.items() if k != "title" and v not in (None, "", [], {})}
+    if shown:
+        parts += ["| Input | Value |", "| --- | --- |"]
+        parts += [f"| {escape_markdown(k)} | {_cell(v)} |" for k, v in shown.items()]
+        parts.append("")
+    for name, value in generated.items():
+        parts += [f"## {escape_markdown(name.replace('_', ' ').capitalize())}", ""]
+        if isinstance(value, list):
+            parts += [f"- {escape_markdown(_inline(item))}" for item in value]
+        else:
+            parts.append(escape_markdown(_inline(value) if isinstance(value, dict) else value))
+        parts.append("")
+    return "\n".join(parts)
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_inline(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_inline(v) for v in value)
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    return escape_markdown(_inline(value)).replace("\n", " ")

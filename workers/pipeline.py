@@ -1,0 +1,133 @@
+"""The document pipeline: inputs -> generated fields -> rendered Document -> exported bytes -> files."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.settings import Settings
+from documents.document import Document, FieldRecord
+from documents.inputs import validate_inputs
+from documents.loader import LoadedTemplate
+from documents.render import render_document, render_prompts
+from exporters.registry import get_exporter
+from generation.protocol import (
+    GenerationRequest,
+    GenerationResult,
+    Generator,
+    ProgressCallback,
+)
+
+
+@dataclass
+class Artifact:
+    format: str
+    path: Path
+    size: int
+    seconds: float
+
+
+@dataclass
+class PipelineResult:
+    document: Document
+    artifacts: list[Artifact] = field(default_factory=list)
+    generation_seconds: float = 0.0
+
+
+def field_seed(base_seed: int, name: str) -> int:
+    """A per-field seed that depends only on the base seed and the field name, not on order."""
+    return (base_seed + zlib.crc32(name.encode("utf-8"))) % 2**31
+
+
+def fill_template(
+    template: LoadedTemplate,
+    inputs: Mapping[str, Any],
+    make_generator: Callable[[], Generator],
+    settings: Settings,
+    seed: int,
+    on_progress: ProgressCallback | None = None,
+) -> Document:
+    """Validate inputs, generate every field, render the body; the model loads only if needed."""
+    spec = template.spec
+    values = validate_inputs(spec, inputs)
+    prompts = render_prompts(template, values)
+    generated: dict[str, Any] = {}
+    records: list[FieldRecord] = []
+    if spec.generate:
+        generator = make_generator()
+        for name in spec.generate:
+            request = _request(template, name, prompts[name], settings, seed)
+            result = generator.generate(request, on_progress)
+            generated[name] = result.value
+            records.append(_record(name, prompts[name], result))
+    return render_document(template, values, generated, tuple(records))
+
+
+def _request(
+    template: LoadedTemplate, name: str, prompt: str, settings: Settings, seed: int
+) -> GenerationRequest:
+    gen_field = template.spec.generate[name]
+    temperature = settings.temperature if gen_field.temperature is None else gen_field.temperature
+    return GenerationRequest(
+        name=name,
+        prompt=prompt,
+        max_tokens=gen_field.max_tokens or settings.max_tokens,
+        temperature=temperature,
+        seed=field_seed(seed, name),
+        system=gen_field.system,
+        json_schema=gen_field.json_schema,
+    )
+
+
+def _record(name: str, prompt: str, result: GenerationResult) -> FieldRecord:
+    return FieldRecord(
+        name=name,
+        prompt=prompt,
+        model=result.model,
+        seed=result.seed,
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        seconds=result.seconds,
+        finish_reason=result.finish_reason,
+        attempts=result.attempts,
+    )
+
+
+def export_files(document: Document, formats: list[str], out_dir: Path) -> list[Artifact]:
+    """Export each format and write it atomically (temp file + rename): no half-written files."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = artifact_stem(document)
+    artifacts = []
+    for name in formats:
+        exporter = get_exporter(name)
+        started = time.perf_counter()
+        data = exporter.export(document)
+        seconds = time.perf_counter() - started
+        target = out_dir / f"{stem}.{exporter.extension}"
+        _write_atomic(target, data)
+        artifacts.append(Artifact(exporter.name, target, len(data), seconds))
+    return artifacts
+
+
+def artifact_stem(document: Document) -> str:
+    """A file name stem safe on every OS that keeps Unicode letters: `API接口文档-1.2`."""
+    raw = f"{document.template_name}-{document.template_version}"
+    return re.sub(r"[^\w.-]+", "-", raw).strip("-.")[:120] or "document"
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
