@@ -1,4 +1,7 @@
-"""`autoglm`: render, validate and describe templates. Exit 0 ok, 2 bad input, 1 internal failure."""
+"""`autoglm`: render, validate and describe templates.
+
+Exit codes: 0 success, 2 bad template or input, 1 internal failure.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from core.settings import Settings, get_settings
 from documents.inputs import inputs_from_text
 from documents.loader import load_template_file
 from documents.spec import template_json_schema
+from exporters.registry import resolve_formats
 from generation.llama import LlamaEngine
 from generation.protocol import Generator
 from workers.pipeline import export_files, fill_template
@@ -67,7 +71,9 @@ def render(
         str | None, typer.Option("--format", "-f", help="Comma-separated: pdf,docx,md.")
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Base seed; the same seed repeats a run.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Base seed; the same seed repeats a run.")
+    ] = None,
 ) -> None:
     """Render TEMPLATE to PDF, Word and/or Markdown and print the artifact paths."""
     settings = get_settings()
@@ -75,13 +81,18 @@ def render(
     loaded = load_template_file(template, settings.template_max_bytes)
     inputs: dict[str, Any] = read_input_file(input_file) if input_file else {}
     inputs.update(inputs_from_text(loaded.spec, parse_assignments(set_ or [])))
-    chosen = [f for f in formats.split(",") if f.strip()] if formats else loaded.spec.formats
+    chosen = resolve_formats(formats.split(",")) if formats else loaded.spec.formats
     base_seed = seed if seed is not None else settings.seed
     if base_seed is None:
         base_seed = secrets.randbelow(2**31)
     with FieldProgress(err) as progress:
         document = fill_template(
-            loaded, inputs, _generator_factory(settings), settings, base_seed, progress
+            loaded,
+            inputs,
+            _generator_factory(settings),
+            settings,
+            seed=base_seed,
+            on_progress=progress,
         )
     for artifact in export_files(document, chosen, out or settings.output_dir):
         print(artifact.path)

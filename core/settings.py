@@ -1,4 +1,4 @@
-"""Settings from the environment (prefix ``AUTOGLM_``), so every process is configured the same way."""
+"""Settings from the environment (prefix ``AUTOGLM_``): every process is configured alike."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ class Settings(BaseSettings):
         description="Layers to offload to the GPU; default: all when llama.cpp has GPU support.",
     )
     n_ctx: int = Field(default=2048, ge=256, description="Context window in tokens.")
-    n_threads: int | None = Field(default=None, ge=1, description="CPU threads; default: llama.cpp's.")
+    n_threads: int | None = Field(
+        default=None, ge=1, description="CPU threads; default: llama.cpp's."
+    )
     seed: int | None = Field(default=None, ge=0, description="Base sampling seed; default random.")
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     max_tokens: int = Field(default=256, ge=1, le=8192)

@@ -21,6 +21,7 @@ class FieldRecord:
     completion_tokens: int
     seconds: float
     finish_reason: str
+    text: str = ""
     attempts: int = 1
 
     def as_dict(self) -> dict[str, Any]:
@@ -33,6 +34,7 @@ class FieldRecord:
             "completion_tokens": self.completion_tokens,
             "seconds": round(self.seconds, 4),
             "finish_reason": self.finish_reason,
+            "text": self.text,
             "attempts": self.attempts,
         }
 

@@ -15,7 +15,7 @@ MAX_INPUT_BYTES = 1024 * 1024
 
 
 def inputs_from_text(spec: TemplateSpec, texts: Mapping[str, str]) -> dict[str, Any]:
-    """Convert `--set key=value` strings to each variable's declared type (JSON for lists/objects)."""
+    """Convert `--set key=value` strings to each declared type (JSON for lists and objects)."""
     declared = {v.name: v for v in spec.variables}
     values: dict[str, Any] = {}
     problems = []
@@ -57,20 +57,24 @@ def validate_inputs(spec: TemplateSpec, given: Mapping[str, Any]) -> dict[str, A
     return values
 
 
+_PYTHON_TYPES: dict[VariableType, type | tuple[type, ...]] = {
+    VariableType.STRING: str,
+    VariableType.INTEGER: int,
+    VariableType.NUMBER: (int, float),
+    VariableType.BOOLEAN: bool,
+    VariableType.LIST: list,
+    VariableType.OBJECT: dict,
+    VariableType.ANY: object,
+}
+
+
 def _check_type(variable: Variable, value: Any) -> Any:
     kind = variable.type
-    checks = {
-        VariableType.STRING: lambda v: isinstance(v, str),
-        VariableType.INTEGER: lambda v: isinstance(v, int) and not isinstance(v, bool),
-        VariableType.NUMBER: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-        VariableType.BOOLEAN: lambda v: isinstance(v, bool),
-        VariableType.LIST: lambda v: isinstance(v, list),
-        VariableType.OBJECT: lambda v: isinstance(v, dict),
-        VariableType.ANY: lambda v: True,
-    }
     if value is None and not variable.is_required:
         return None
-    if not checks[kind](value):
+    is_bool = isinstance(value, bool)
+    wrong_bool = is_bool and kind in (VariableType.INTEGER, VariableType.NUMBER)
+    if wrong_bool or not isinstance(value, _PYTHON_TYPES[kind]):
         raise ValueError(f"expected {kind.value}, got {type(value).__name__} {_preview(value)}")
     return value
 

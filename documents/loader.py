@@ -33,7 +33,9 @@ def load_template_text(
     """Parse and validate template text; raise `TemplateError` listing every problem."""
     raw = text.encode("utf-8") if isinstance(text, str) else text
     if len(raw) > max_bytes:
-        raise TemplateError(f"{source_name}: template is {len(raw)} bytes, over the {max_bytes}-byte limit")
+        raise TemplateError(
+            f"{source_name}: template is {len(raw)} bytes, over the {max_bytes}-byte limit"
+        )
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -44,14 +46,18 @@ def load_template_text(
         where = f" (line {exc.line})" if exc.line else ""
         raise TemplateError(f"{source_name}{where}: {exc}") from None
     if not isinstance(source.data, dict):
-        raise TemplateError(f"{source_name}: a template must be a YAML mapping with at least `name`")
+        raise TemplateError(
+            f"{source_name}: a template must be a YAML mapping with at least `name`"
+        )
     data = _keep_version_text(source)
     try:
         spec = TemplateSpec.model_validate(data)
     except ValidationError as exc:
         raise TemplateError(_describe(exc, source, source_name)) from None
     body_line = source.lines.get(("body",))
-    loaded = LoadedTemplate(spec, source_name, body_line + 1 if body_line else None)
+    if body_line is not None and ("body",) in source.block_scalars:
+        body_line += 1  # a `|` block starts on the line after its key
+    loaded = LoadedTemplate(spec, source_name, body_line)
     _check_jinja(loaded, source)
     return loaded
 
@@ -80,7 +86,9 @@ def load_template_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Loaded
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise TemplateError(f"{path}: template is {size} bytes, over the {max_bytes}-byte limit")
+            raise TemplateError(
+                f"{path}: template is {size} bytes, over the {max_bytes}-byte limit"
+            )
         raw = path.read_bytes()
     except OSError as exc:
         raise TemplateError(f"{path}: cannot read template ({exc.strerror})") from None
@@ -95,7 +103,9 @@ def _read_assets(folder: Path, names: list[str], source_name: str) -> dict[str, 
     for name in names:
         target = (root / name).resolve()
         if not target.is_relative_to(root) or not target.is_file():
-            raise TemplateError(f"{source_name}: assets: {name!r} is not a file in the template folder")
+            raise TemplateError(
+                f"{source_name}: assets: {name!r} is not a file in the template folder"
+            )
         if target.stat().st_size > MAX_ASSET_BYTES:
             raise TemplateError(f"{source_name}: assets: {name!r} is over {MAX_ASSET_BYTES} bytes")
         assets[name] = target.read_bytes()

@@ -11,11 +11,14 @@ from documents.sandbox import escape_markdown, render_string
 
 
 def render_prompts(template: LoadedTemplate, inputs: Mapping[str, Any]) -> dict[str, str]:
-    """Prompts of every generated field, filled with the inputs (plain text, no Markdown escaping)."""
+    """Prompts of every generated field, filled with the inputs (plain text, not escaped)."""
     spec = template.spec
     return {
         name: render_string(
-            field.prompt, dict(inputs), f"{template.source_name}: generate.{name}.prompt", markdown=False
+            field.prompt,
+            dict(inputs),
+            f"{template.source_name}: generate.{name}.prompt",
+            markdown=False,
         )
         for name, field in spec.generate.items()
     }

@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from documents.errors import RenderError
 
@@ -28,10 +29,9 @@ def escape_markdown(value: Any) -> str:
     if value is None:
         return ""
     lines = []
-    for line in str(value).splitlines():
-        line = _INLINE.sub(r"\\\1", line.lstrip())
-        line = _LINE_START.sub(lambda m: m.group(1) + _escape_marker(m.group(2)), line)
-        lines.append(line)
+    for raw in str(value).splitlines():
+        line = _INLINE.sub(r"\\\1", raw.lstrip())
+        lines.append(_LINE_START.sub(lambda m: m.group(1) + _escape_marker(m.group(2)), line))
     return "\n".join(lines)
 
 
@@ -65,11 +65,17 @@ def check_syntax(source: str, where: str, first_line: int | None = None) -> None
     try:
         BODY_ENV.parse(source)
     except TemplateSyntaxError as exc:
-        raise RenderError(f"{where}{_line(exc.lineno, first_line)}: syntax error: {exc.message}") from None
+        raise RenderError(
+            f"{where}{_line(exc.lineno, first_line)}: syntax error: {exc.message}"
+        ) from None
 
 
 def render_string(
-    source: str, context: dict[str, Any], where: str, first_line: int | None = None, markdown: bool = True
+    source: str,
+    context: dict[str, Any],
+    where: str,
+    first_line: int | None = None,
+    markdown: bool = True,
 ) -> str:
     """Render ``source`` in the sandbox; errors name ``where`` and the line in the YAML file."""
     env = BODY_ENV if markdown else TEXT_ENV
@@ -84,9 +90,13 @@ def render_string(
             pieces.append(piece)
         return "".join(pieces)
     except TemplateSyntaxError as exc:
-        raise RenderError(f"{where}{_line(exc.lineno, first_line)}: syntax error: {exc.message}") from None
+        raise RenderError(
+            f"{where}{_line(exc.lineno, first_line)}: syntax error: {exc.message}"
+        ) from None
     except UndefinedError as exc:
-        hint = "" if "attribute" in str(exc.message) else " (pass it as an input or declare a default)"
+        hint = (
+            "" if "attribute" in str(exc.message) else " (pass it as an input or declare a default)"
+        )
         raise RenderError(f"{where}: {exc.message}{hint}") from None
     except SecurityError as exc:
         raise RenderError(f"{where}: refused unsafe access: {exc}") from None

@@ -31,7 +31,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _version_text(value: Any) -> Any:
-    """Numbers are accepted as versions and kept as text (`1.2` -> "1.2"); other types are refused."""
+    """Numbers are accepted as versions and kept as text (`1.2` -> "1.2"); other types are not."""
     if isinstance(value, bool):
         raise ValueError("version must be a string or a number, not a boolean")
     if isinstance(value, int | float):
@@ -41,7 +41,9 @@ def _version_text(value: Any) -> Any:
 
 def _identifier(value: str) -> str:
     if not value.isidentifier() or value.startswith("_"):
-        raise ValueError(f"{value!r} is not a valid name (letters, digits, underscores; no leading _)")
+        raise ValueError(
+            f"{value!r} is not a valid name (letters, digits, underscores; no leading _)"
+        )
     if value in RESERVED_NAMES:
         raise ValueError(f"{value!r} is reserved")
     return value
@@ -71,7 +73,9 @@ class Variable(Strict):
 
     name: Identifier
     type: VariableType = VariableType.STRING
-    required: bool | None = Field(default=None, description="Default: true unless a default is given.")
+    required: bool | None = Field(
+        default=None, description="Default: true unless a default is given."
+    )
     default: Any = None
     description: str | None = None
 
@@ -90,7 +94,7 @@ class Variable(Strict):
 
 
 class GeneratedField(Strict):
-    """A field the model writes from a prompt; with `schema` the answer is JSON checked against it."""
+    """A field the model writes from a prompt; with `schema` the answer is JSON checked by it."""
 
     prompt: str = Field(min_length=1, max_length=8000)
     system: str | None = Field(default=None, max_length=4000)
@@ -143,13 +147,19 @@ class ExportSpec(Strict):
     formats: list[str] | None = Field(default=None, min_length=1)
     options: ExportOptions = Field(default_factory=ExportOptions)
 
-    @model_validator(mode="after")
-    def _check_formats(self) -> ExportSpec:
-        for name in [self.format] if self.format else []:
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, value: str | None) -> str | None:
+        if value is not None:
+            _canonical_format(value)
+        return value
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or []:
             _canonical_format(name)
-        for name in self.formats or []:
-            _canonical_format(name)
-        return self
+        return value
 
     @property
     def canonical_formats(self) -> list[str]:
@@ -186,7 +196,9 @@ class ScheduleSpec(Strict):
     @classmethod
     def _field_count(cls, value: str) -> str:
         if len(value.split()) not in (5, 6):
-            raise ValueError(f"cron expression {value!r} must have 5 fields, or 6 with seconds first")
+            raise ValueError(
+                f"cron expression {value!r} must have 5 fields, or 6 with seconds first"
+            )
         return value
 
 
@@ -228,7 +240,9 @@ class TemplateSpec(Strict):
         for name in value:
             parts = name.replace("\\", "/").split("/")
             if name.startswith("/") or ".." in parts or ":" in name or not name.strip():
-                raise ValueError(f"asset {name!r} must be a relative path inside the template folder")
+                raise ValueError(
+                    f"asset {name!r} must be a relative path inside the template folder"
+                )
         return value
 
     @model_validator(mode="after")

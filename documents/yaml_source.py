@@ -21,9 +21,10 @@ class YamlSource:
     data: Any
     lines: dict[tuple[PathKey, ...], int] = field(default_factory=dict)
     scalars: dict[tuple[PathKey, ...], str] = field(default_factory=dict)
+    block_scalars: set[tuple[PathKey, ...]] = field(default_factory=set)
 
     def line_of(self, path: Sequence[PathKey]) -> int | None:
-        """Line of the deepest node on ``path`` that exists (pydantic locs may carry extra parts)."""
+        """Line of the deepest node on ``path`` that exists (pydantic locs carry extra parts)."""
         best: int | None = self.lines.get(())
         current: tuple[PathKey, ...] = ()
         for part in path:
@@ -50,7 +51,9 @@ def parse_yaml(text: str) -> YamlSource:
         if node is None:
             return YamlSource(data=None)
         source = YamlSource(data=None)
-        _index(node, (), source, depth=0, budget=[MAX_NODES], active=set())
+        _index(
+            node, (), node.start_mark.line + 1, source, depth=0, budget=[MAX_NODES], active=set()
+        )
         source.data = loader.construct_document(node)
         return source
     except yaml.MarkedYAMLError as exc:
@@ -63,17 +66,20 @@ def parse_yaml(text: str) -> YamlSource:
         loader.dispose()
 
 
-def _index(
+def _index(  # noqa: PLR0917 - recursive walker, called positionally
     node: yaml.Node,
     path: tuple[PathKey, ...],
+    line: int,
     source: YamlSource,
     depth: int,
     budget: list[int],
     active: set[int],
 ) -> None:
-    """Walk the graph as it would expand: aliases count every time they are used."""
+    """Walk the graph as it would expand: aliases count every time they are used.
+
+    ``line`` is where the path starts for a reader: the key's line for mapping values.
+    """
     budget[0] -= 1
-    line = node.start_mark.line + 1
     if budget[0] < 0:
         raise YamlProblem(
             f"YAML expands to more than {MAX_NODES} nodes (alias bomb or oversized document)", line
@@ -85,14 +91,19 @@ def _index(
     source.lines.setdefault(path, line)
     if isinstance(node, yaml.ScalarNode):
         source.scalars.setdefault(path, node.value)
+        if node.style in ("|", ">"):
+            source.block_scalars.add(path)
         return
     active.add(id(node))
     if isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _index(item, (*path, index), source, depth + 1, budget, active)
+            _index(
+                item, (*path, index), item.start_mark.line + 1, source, depth + 1, budget, active
+            )
     elif isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key: PathKey = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
-            _index(key_node, (*path, "<key>"), source, depth + 1, budget, active)
-            _index(value_node, (*path, key), source, depth + 1, budget, active)
+            budget[0] -= 1
+            key_line = key_node.start_mark.line + 1
+            _index(value_node, (*path, key), key_line, source, depth + 1, budget, active)
     active.discard(id(node))

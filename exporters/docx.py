@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import docx
 from docx.document import Document as WordDocument
+from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 from markdown_it.token import Token
@@ -60,7 +61,11 @@ def _set_properties(doc: WordDocument, document: Document) -> None:
 
 def _add_toc(doc: WordDocument, label: str) -> None:
     doc.add_paragraph(label, style="TOC Heading" if "TOC Heading" in doc.styles else None)
-    add_field(doc.add_paragraph(), 'TOC \\o "1-3" \\h \\z \\u', "Update fields to build the table of contents.")
+    add_field(
+        doc.add_paragraph(),
+        'TOC \\o "1-3" \\h \\z \\u',
+        "Update fields to build the table of contents.",
+    )
     request_field_update(doc)
 
 
@@ -95,7 +100,7 @@ class _Writer:
             for line in token.content.rstrip("\n").split("\n"):
                 self.doc.add_paragraph(line, style=CODE_STYLE)
         elif kind == "hr":
-            self.doc.add_paragraph("⁂").alignment = 1
+            self.doc.add_paragraph("⁂").alignment = WD_ALIGN_PARAGRAPH.CENTER
         else:
             self._table(tokens, index, token)
 

@@ -1,4 +1,4 @@
-"""Word styles and fields: fonts that survive theme overrides, a code style, TOC and page numbers."""
+"""Word styles and fields: fonts that survive theme overrides, code style, TOC, page numbers."""
 
 from __future__ import annotations
 
@@ -6,32 +6,53 @@ import re
 
 from docx.document import Document as WordDocument
 from docx.enum.style import WD_STYLE_TYPE
+from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from docx.shared import Cm, Inches, Length, Mm, Pt
+from docx.oxml.xmlchemy import BaseOxmlElement
+from docx.shared import Length, Mm, Pt
 from docx.text.paragraph import Paragraph
 
-PAGE_SIZES_MM = {"A4": (210, 297), "A5": (148, 210), "A3": (297, 420), "Letter": (216, 279),
-                 "Legal": (216, 356)}
-STYLED = ["Normal", "Title", "Quote", "List Bullet", "List Number", "List Bullet 2",
-          "List Number 2", *(f"Heading {n}" for n in range(1, 7))]
+PAGE_SIZES_MM = {
+    "A4": (210, 297),
+    "A5": (148, 210),
+    "A3": (297, 420),
+    "Letter": (216, 279),
+    "Legal": (216, 356),
+}
+STYLED = [
+    "Normal",
+    "Title",
+    "Quote",
+    "List Bullet",
+    "List Number",
+    "List Bullet 2",
+    "List Number 2",
+    *(f"Heading {n}" for n in range(1, 7)),
+]
 CODE_STYLE = "Code"
 MONO_FONT = "Noto Sans Mono CJK SC"
 
 
 def css_length(value: str) -> Length:
-    """Convert a validated CSS length ('2cm', '15mm', '1in', '12pt', '96px', '6pc') to docx units."""
+    """Convert a validated CSS length ('2cm', '15mm', '1in', '12pt', '96px') to docx units."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)(mm|cm|in|pt|px|pc)", value)
     if match is None:
         raise ValueError(f"not a CSS length: {value!r}")
     number, unit = float(match[1]), match[2]
-    converters = {"mm": Mm, "cm": Cm, "in": Inches, "pt": Pt,
-                  "px": lambda n: Pt(n * 0.75), "pc": lambda n: Pt(n * 12)}
-    return Length(int(converters[unit](number)))
+    points_per_unit = {
+        "mm": 72 / 25.4,
+        "cm": 72 / 2.54,
+        "in": 72.0,
+        "pt": 1.0,
+        "px": 0.75,
+        "pc": 12.0,
+    }
+    return Pt(number * points_per_unit[unit])
 
 
-def set_run_fonts(r_pr: OxmlElement, font: str) -> None:
-    """Name ``font`` for every script, East Asian included, and drop theme fonts that override it."""
+def set_run_fonts(r_pr: BaseOxmlElement, font: str) -> None:
+    """Name ``font`` for every script, East Asian included; drop theme fonts that override it."""
     fonts = r_pr.find(qn("w:rFonts"))
     if fonts is None:
         fonts = OxmlElement("w:rFonts")
@@ -69,7 +90,8 @@ def setup_page(doc: WordDocument, page_size: str, margin: str) -> None:
 
 def add_field(paragraph: Paragraph, instruction: str, placeholder: str = "") -> None:
     """Insert a complex field (PAGE, NUMPAGES, TOC ...); Word fills it when fields update."""
-    def char(kind: str) -> OxmlElement:
+
+    def char(kind: str) -> BaseOxmlElement:
         element = OxmlElement("w:fldChar")
         element.set(qn("w:fldCharType"), kind)
         return element
@@ -90,7 +112,7 @@ def add_page_numbers(doc: WordDocument, header_text: str) -> None:
     header = section.header.paragraphs[0]
     header.text = header_text
     footer = section.footer.paragraphs[0]
-    footer.alignment = 1  # centre
+    footer.alignment = WD_ALIGN_PARAGRAPH.CENTER
     add_field(footer, "PAGE", "1")
     footer.add_run(" / ")
     add_field(footer, "NUMPAGES", "1")

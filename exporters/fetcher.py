@@ -12,7 +12,7 @@ ASSET_BASE = "https://assets.autoglm.invalid/"
 
 
 class AssetOnlyFetcher(URLFetcher):  # type: ignore[misc]
-    """Relative URLs resolve under `ASSET_BASE`; anything else (file://, http://, ...) is refused."""
+    """Relative URLs resolve under `ASSET_BASE`; anything else (file://, http://) is refused."""
 
     def __init__(self, assets: dict[str, bytes]) -> None:
         super().__init__(allowed_protocols=())

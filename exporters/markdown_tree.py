@@ -46,7 +46,9 @@ def has_cjk(text: str) -> bool:
 
 
 def _plain(inline: Token) -> str:
-    return "".join(child.content for child in inline.children or [] if child.type in ("text", "code_inline"))
+    return "".join(
+        child.content for child in inline.children or [] if child.type in ("text", "code_inline")
+    )
 
 
 def _slug(text: str) -> str:

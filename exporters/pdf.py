@@ -44,7 +44,9 @@ def build_html(document: Document) -> str:
         "dcterms.created": document.created_at.isoformat(),
     }
     meta_tags = "".join(
-        f'<meta name="{name}" content="{html.escape(value)}">' for name, value in meta.items() if value
+        f'<meta name="{name}" content="{html.escape(value)}">'
+        for name, value in meta.items()
+        if value
     )
     return (
         f'<!doctype html><html lang="{"zh" if cjk else "en"}"><head><meta charset="utf-8">'
@@ -55,7 +57,8 @@ def build_html(document: Document) -> str:
 
 def _toc(headings: list[Heading], label: str) -> str:
     items = "".join(
-        f'<li class="level-{h.level}"><a href="#{html.escape(h.anchor)}">{html.escape(h.text)}</a></li>'
+        f'<li class="level-{h.level}">'
+        f'<a href="#{html.escape(h.anchor)}">{html.escape(h.text)}</a></li>'
         for h in headings
         if h.level <= TOC_DEPTH
     )
@@ -64,7 +67,7 @@ def _toc(headings: list[Heading], label: str) -> str:
 
 def _page_css(document: Document) -> str:
     options = document.options
-    families = f"{_css_string(options.font)}, \"Noto Sans CJK SC\", sans-serif"
+    families = f'{_css_string(options.font)}, "Noto Sans CJK SC", sans-serif'
     return f"""
 @page {{
   size: {options.page_size};
@@ -79,5 +82,5 @@ pre, code {{ font-family: "Noto Sans Mono CJK SC", "DejaVu Sans Mono", monospace
 
 def _css_string(text: str) -> str:
     """A CSS string literal that no text can break out of (every unusual char hex-escaped)."""
-    escaped = "".join(c if c.isalnum() or c == " " else f"\\{ord(c):06x}" for c in text[:200])
+    escaped = "".join(c if c.isalnum() or c == " " else f"\\{ord(c):06x} " for c in text[:200])
     return f'"{escaped}"'

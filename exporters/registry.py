@@ -39,3 +39,16 @@ def get_exporter(name: str) -> Exporter:
     if canonical is None:
         raise UserError(f"unknown format {name!r} (known: {', '.join(sorted(FORMAT_ALIASES))})")
     return EXPORTERS[canonical]
+
+
+def resolve_formats(names: list[str]) -> list[str]:
+    """Canonical names for ``names``, in order without repeats; all problems reported at once."""
+    problems, found = [], []
+    for name in names:
+        try:
+            found.append(get_exporter(name).name)
+        except UserError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise UserError(problems)
+    return list(dict.fromkeys(found))

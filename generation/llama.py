@@ -13,6 +13,7 @@ import llama_cpp
 from jsonschema import Draft202012Validator
 
 from core.settings import Settings
+from generation.grammar import schema_grammar
 from generation.models import resolve_model_path
 from generation.protocol import (
     GenerationError,
@@ -40,7 +41,9 @@ class EngineConfig:
         layers = settings.n_gpu_layers
         if layers is None:
             layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
-        return cls(resolve_model_path(settings.model_path), layers, settings.n_ctx, settings.n_threads)
+        return cls(
+            resolve_model_path(settings.model_path), layers, settings.n_ctx, settings.n_threads
+        )
 
 
 def load_model(config: EngineConfig) -> llama_cpp.Llama:
@@ -77,7 +80,7 @@ class LlamaEngine:
     def generate(
         self, request: GenerationRequest, on_progress: ProgressCallback | None = None
     ) -> GenerationResult:
-        """Generate one field; a cut-off, empty or schema-invalid answer is retried once, then fails."""
+        """Generate one field; a cut-off, empty or invalid answer is retried once, then fails."""
         problem = ""
         for attempt in (1, 2):
             seed = request.seed if attempt == 1 else (request.seed + 1) % 2**31
@@ -100,9 +103,7 @@ class LlamaEngine:
             messages.insert(0, {"role": "system", "content": request.system})
         started = time.perf_counter()
         counter = _TokenCounter(request.name, started, on_progress)
-        extra: dict[str, Any] = {}
-        if request.json_schema is not None:
-            extra["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        grammar = schema_grammar(request.json_schema) if request.json_schema is not None else None
         try:
             response: Any = self.llm.create_chat_completion(
                 messages=messages,  # type: ignore[arg-type]
@@ -110,7 +111,7 @@ class LlamaEngine:
                 temperature=request.temperature,
                 seed=seed,
                 logits_processor=llama_cpp.LogitsProcessorList([counter]),
-                **extra,
+                grammar=grammar,
             )
         except ValueError as exc:
             if "context window" in str(exc):

@@ -1,4 +1,4 @@
-"""The document pipeline: inputs -> generated fields -> rendered Document -> exported bytes -> files."""
+"""The document pipeline: inputs -> generated fields -> Document -> exported files."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ def fill_template(
     inputs: Mapping[str, Any],
     make_generator: Callable[[], Generator],
     settings: Settings,
+    *,
     seed: int,
     on_progress: ProgressCallback | None = None,
 ) -> Document:
@@ -96,6 +97,7 @@ def _record(name: str, prompt: str, result: GenerationResult) -> FieldRecord:
         completion_tokens=result.completion_tokens,
         seconds=result.seconds,
         finish_reason=result.finish_reason,
+        text=result.text,
         attempts=result.attempts,
     )
 

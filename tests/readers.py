@@ -1,0 +1,79 @@
+"""Independent readers for exported files: poppler for PDF, python-docx, mistune for Markdown."""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import docx
+import mistune
+
+
+def pdf_text(data: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "read.pdf"
+    path.write_bytes(data)
+    return subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def pdf_fonts(data: bytes, tmp_path: Path) -> list[dict[str, str]]:
+    """Rows of `pdffonts`: name, type and whether embedded."""
+    path = tmp_path / "fonts.pdf"
+    path.write_bytes(data)
+    out = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in out.splitlines()[2:]:
+        parts = line.split()
+        rows.append({"name": parts[0], "emb": parts[-5]})
+    return rows
+
+
+def squash(text: str) -> str:
+    """Whitespace removed, so text wrapped across lines by the PDF layout still matches."""
+    return re.sub(r"\s+", "", text)
+
+
+def markdown_ast(text: str) -> list[dict[str, Any]]:
+    parse = mistune.create_markdown(renderer="ast", plugins=["table", "strikethrough"])
+    return parse(text)  # type: ignore[return-value]
+
+
+def markdown_headings(text: str) -> list[tuple[int, str]]:
+    """(level, text) of every heading, by an independent CommonMark parser."""
+    found: list[tuple[int, str]] = []
+
+    def walk(nodes: list[dict[str, Any]]) -> None:
+        for node in nodes:
+            if node["type"] == "heading":
+                found.append((node["attrs"]["level"], _text(node)))
+            walk(node.get("children", []))
+
+    walk(markdown_ast(text))
+    return found
+
+
+def _text(node: dict[str, Any]) -> str:
+    if "raw" in node:
+        return str(node["raw"])
+    return "".join(_text(child) for child in node.get("children", []))
+
+
+def open_docx(data: bytes) -> Any:
+    return docx.Document(io.BytesIO(data))
+
+
+def node_types(nodes: list[dict[str, Any]]) -> set[str]:
+    """Every node type in a mistune AST, at any depth."""
+    types: set[str] = set()
+    for node in nodes:
+        types.add(node["type"])
+        types |= node_types(node.get("children", []))
+    return types
+
+
+def plain_text(nodes: list[dict[str, Any]]) -> str:
+    return "".join(_text(node) for node in nodes)

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from core.settings import Settings
+from documents.errors import InputError
+from documents.loader import LoadedTemplate, load_template_file
+from generation.llama import LlamaEngine
+from tests.fakes import EchoGenerator
+from tests.readers import markdown_headings, open_docx, pdf_text, squash
+from workers.pipeline import artifact_stem, export_files, field_seed, fill_template
+
+REPORT = """\
+name: 周报
+version: 1.0
+variables:
+  - name: team
+    type: string
+generate:
+  summary: {prompt: "Summarise {{ team }}", max_tokens: 30}
+  risks: {prompt: "Risks for {{ team }}", schema: {type: array, items: {type: string}}}
+body: |
+  # {{ team }}
+  {{ generated.summary }}
+  {% for r in generated.risks %}- {{ r }}
+  {% endfor %}
+"""
+
+
+def test_fields_are_generated_and_recorded(template: Callable[[str], LoadedTemplate]) -> None:
+    fake = EchoGenerator({"summary": "All *fine*.", "risks": '["late", "slow"]'})
+    doc = fill_template(template(REPORT), {"team": "Core"}, lambda: fake, Settings(), seed=5)
+    assert doc.markdown == "# Core\nAll \\*fine\\*.\n- late\n- slow\n\n"
+    assert [r.name for r in doc.provenance] == ["summary", "risks"]
+    summary = doc.provenance[0]
+    assert (summary.prompt, summary.text, summary.seed) == (
+        "Summarise Core",
+        "All *fine*.",
+        field_seed(5, "summary"),
+    )
+    assert fake.requests[0].max_tokens == 30
+    assert fake.requests[1].max_tokens == Settings().max_tokens
+
+
+def test_inputs_are_checked_before_any_generation(
+    template: Callable[[str], LoadedTemplate],
+) -> None:
+    fake = EchoGenerator()
+    with pytest.raises(InputError, match="missing required input 'team'"):
+        fill_template(template(REPORT), {}, lambda: fake, Settings(), seed=1)
+    assert fake.requests == []
+
+
+def test_model_is_not_loaded_without_generated_fields(
+    template: Callable[[str], LoadedTemplate],
+) -> None:
+    def refuse() -> EchoGenerator:
+        raise AssertionError("generator created for a template with nothing to generate")
+
+    doc = fill_template(template("name: plain\nbody: '# Plain'\n"), {}, refuse, Settings(), seed=1)
+    assert doc.markdown == "# Plain"
+
+
+def test_field_seeds_do_not_depend_on_order() -> None:
+    assert field_seed(7, "summary") == field_seed(7, "summary")
+    assert field_seed(7, "summary") != field_seed(7, "risks")
+    assert field_seed(7, "summary") != field_seed(8, "summary")
+
+
+def test_export_writes_every_format_atomically(
+    template: Callable[[str], LoadedTemplate], tmp_path: Path
+) -> None:
+    fake = EchoGenerator({"risks": '["late"]'})
+    doc = fill_template(template(REPORT), {"team": "Core"}, lambda: fake, Settings(), seed=1)
+    artifacts = export_files(doc, ["word", "markdown", "pdf"], tmp_path)
+    assert [a.format for a in artifacts] == ["docx", "md", "pdf"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "周报-1.0.docx",
+        "周报-1.0.md",
+        "周报-1.0.pdf",
+    ]
+    assert all(a.size == a.path.stat().st_size > 0 for a in artifacts)
+
+
+def test_artifact_stem_is_a_safe_file_name(template: Callable[[str], LoadedTemplate]) -> None:
+    loaded = template("name: '../../etc/pass wd'\nversion: 'a/b'\n")
+    doc = fill_template(loaded, {}, EchoGenerator, Settings(), seed=1)
+    assert artifact_stem(doc) == "etc-pass-wd-a-b"
+
+
+def test_weekly_report_with_the_real_model(engine: LlamaEngine, tmp_path: Path) -> None:
+    loaded = load_template_file(Path("templates/weekly_report.yaml"))
+    inputs = {"team": "Platform", "week": "2026-W47", "highlights": ["search is faster"]}
+    doc = fill_template(loaded, inputs, lambda: engine, Settings(), seed=3)
+    summary = next(r for r in doc.provenance if r.name == "summary")
+    risks = next(r for r in doc.provenance if r.name == "risks")
+    assert summary.text and summary.completion_tokens > 0
+    assert summary.model == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    artifacts = {a.format: a.path for a in export_files(doc, ["pdf", "docx", "md"], tmp_path)}
+
+    text = squash(pdf_text(artifacts["pdf"].read_bytes(), tmp_path))
+    assert squash("Platform weekly report — 2026-W47") in text
+    assert squash("search is faster") in text
+    assert squash(summary.text)[:40] in text
+    markdown = artifacts["md"].read_text(encoding="utf-8")
+    assert [h for h in markdown_headings(markdown) if h[0] == 2] == [
+        (2, "Summary"),
+        (2, "Shipped"),
+        (2, "Incidents"),
+        (2, "Risks"),
+    ]
+    docx_text = "\n".join(p.text for p in open_docx(artifacts["docx"].read_bytes()).paragraphs)
+    assert summary.text.split()[0] in docx_text
+    assert risks.attempts in (1, 2)
