@@ -239,9 +239,7 @@ def bench_generation(reps: int, max_tokens: int, prompts: Sequence[str]) -> None
         wall0, cpu0 = time.perf_counter(), time.process_time()
         result = engine.generate(request)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        return Run(
-            result.completion_tokens, wall, cpu, result.text, result.seconds, result.attempts
-        )
+        return Run(result.completion_tokens, wall, cpu, result.text, result.seconds, result.attempts)
 
     def run_bare(prompt: str, seed: int) -> Run:
         wall0, cpu0 = time.perf_counter(), time.process_time()

@@ -103,15 +103,20 @@ def _record(name: str, prompt: str, result: GenerationResult) -> FieldRecord:
 
 
 def export_files(document: Document, formats: list[str], out_dir: Path) -> list[Artifact]:
-    """Export each format and write it atomically (temp file + rename): no half-written files."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Export every format in memory first, then write each atomically (temp file + rename).
+
+    An exporter failure therefore writes nothing, and no reader ever sees a half-written file.
+    """
     stem = artifact_stem(document)
-    artifacts = []
+    exported = []
     for name in formats:
         exporter = get_exporter(name)
         started = time.perf_counter()
         data = exporter.export(document)
-        seconds = time.perf_counter() - started
+        exported.append((exporter, data, time.perf_counter() - started))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    artifacts = []
+    for exporter, data, seconds in exported:
         target = out_dir / f"{stem}.{exporter.extension}"
         _write_atomic(target, data)
         artifacts.append(Artifact(exporter.name, target, len(data), seconds))

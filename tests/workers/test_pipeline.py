@@ -8,6 +8,7 @@ import pytest
 from core.settings import Settings
 from documents.errors import InputError
 from documents.loader import LoadedTemplate, load_template_file
+from exporters import registry
 from generation.llama import LlamaEngine
 from tests.fakes import EchoGenerator
 from tests.readers import markdown_headings, open_docx, pdf_text, squash
@@ -115,3 +116,16 @@ def test_weekly_report_with_the_real_model(engine: LlamaEngine, tmp_path: Path) 
     docx_text = "\n".join(p.text for p in open_docx(artifacts["docx"].read_bytes()).paragraphs)
     assert summary.text.split()[0] in docx_text
     assert risks.attempts in (1, 2)
+
+
+def test_failed_export_writes_nothing(
+    template: Callable[[str], LoadedTemplate], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(document: object) -> bytes:
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setitem(registry.EXPORTERS, "pdf", registry.Exporter("pdf", "pdf", "x", broken))
+    doc = fill_template(template("name: t\nbody: '# T'\n"), {}, EchoGenerator, Settings(), seed=1)
+    with pytest.raises(RuntimeError, match="renderer crashed"):
+        export_files(doc, ["md", "pdf"], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
