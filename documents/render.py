@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from documents.document import Document, FieldRecord
 from documents.loader import LoadedTemplate
 from documents.sandbox import escape_markdown, render_string
+
+_H1 = re.compile(r"^ {0,3}# +(.+?)(?: +#+)? *$", re.MULTILINE)
+_ESCAPED = re.compile(r"\\(.)")
 
 
 def render_prompts(template: LoadedTemplate, inputs: Mapping[str, Any]) -> dict[str, str]:
@@ -33,12 +37,13 @@ def render_document(
     """Render the body (or the default layout) with inputs and ``generated.*`` in the sandbox."""
     spec = template.spec
     context = {**inputs, "generated": dict(generated)}
-    title = str(inputs.get("title") or spec.name)
     if spec.body is not None:
         markdown = render_string(
             spec.body, context, f"{template.source_name}: body", first_line=template.body_line
         )
+        title = str(inputs.get("title") or _first_heading(markdown) or spec.name)
     else:
+        title = str(inputs.get("title") or spec.name)
         markdown = default_body(title, inputs, generated, spec.description)
     author = inputs.get("author") or spec.author
     return Document(
@@ -52,6 +57,12 @@ def render_document(
         provenance=provenance,
         assets=dict(template.assets),
     )
+
+
+def _first_heading(markdown: str) -> str | None:
+    """The text of the first level-1 ATX heading, unescaped (the document's visible title)."""
+    match = _H1.search(markdown)
+    return _ESCAPED.sub(r"\1", match.group(1)).strip() if match else None
 
 
 def default_body(

@@ -54,3 +54,11 @@ def test_template_without_body_gets_a_default_layout(
     assert markdown_headings(doc.markdown) == [(1, "Status"), (2, "Summary"), (2, "Open risks")]
     assert "| team | Core |" in doc.markdown
     assert "- a\n- b" in doc.markdown
+
+
+def test_title_comes_from_the_body_heading_without_a_title_input(
+    template: Callable[[str], LoadedTemplate],
+) -> None:
+    loaded = template("name: weekly\nvariables: [team]\nbody: '# {{ team }} report'\n")
+    assert render_document(loaded, {"team": "A*B"}, {}).title == "A*B report"
+    assert render_document(template("name: weekly\nbody: 'no heading'\n"), {}, {}).title == "weekly"
