@@ -133,27 +133,12 @@ def test_set_values_are_typed(tmp_path: Path) -> None:
             "--set 'team': expected key=value",
         ),
         (
-            [
-                "render",
-                "templates/weekly_report.yaml",
-                "-s",
-                "team=a",
-                "-s",
-                "week=1",
-                "-s",
-                "incidents=x",
-            ],
+            "render templates/weekly_report.yaml -s team=a -s week=1 -s incidents=x".split(),
             "input 'incidents': expected an integer",
         ),
         (
-            [
-                "render",
-                "templates/release_notes.yaml",
-                "-i",
-                "templates/examples/release_notes.inputs.yaml",
-                "-f",
-                "pdf,odt",
-            ],
+            "render templates/release_notes.yaml -f pdf,odt "
+            "-i templates/examples/release_notes.inputs.yaml".split(),
             "unknown format 'odt'",
         ),
     ],
@@ -180,17 +165,8 @@ def test_internal_failure_exits_1(tmp_path: Path) -> None:
     not_a_model = tmp_path / "broken.gguf"
     not_a_model.write_bytes(b"not a gguf file")
     env = {"AUTOGLM_MODEL_PATH": str(not_a_model), "PATH": "/usr/bin:/bin"}
-    result = autoglm(
-        "render",
-        "templates/weekly_report.yaml",
-        "-s",
-        "team=a",
-        "-s",
-        "week=1",
-        "-o",
-        str(tmp_path),
-        env=env,
-    )
+    args = "render templates/weekly_report.yaml -s team=a -s week=1 -o".split()
+    result = autoglm(*args, str(tmp_path), env=env)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("internal error: ")
 
