@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import UserError
 
 
 class Settings(BaseSettings):
@@ -33,7 +35,19 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
 
+class ConfigError(UserError):
+    """An `AUTOGLM_*` setting has a value that cannot be used."""
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The settings of this process, read once."""
-    return Settings()
+    """The settings of this process, read once; a bad value names its variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(
+            [
+                f"AUTOGLM_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                for e in exc.errors(include_url=False)
+            ]
+        ) from None
