@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     )
     n_ctx: int = Field(default=2048, ge=256, description="Context window in tokens.")
     n_threads: int | None = Field(
-        default=None, ge=1, description="CPU threads; default: llama.cpp's."
+        default=None, ge=1, description="CPU threads; default: all usable CPUs."
     )
     seed: int | None = Field(default=None, ge=0, description="Base sampling seed; default random.")
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)

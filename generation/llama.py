@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -34,16 +35,26 @@ class EngineConfig:
     model_path: Path
     n_gpu_layers: int
     n_ctx: int
-    n_threads: int | None
+    n_threads: int
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EngineConfig:
         layers = settings.n_gpu_layers
         if layers is None:
             layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
-        return cls(
-            resolve_model_path(settings.model_path), layers, settings.n_ctx, settings.n_threads
-        )
+        threads = settings.n_threads or usable_cpus()
+        return cls(resolve_model_path(settings.model_path), layers, settings.n_ctx, threads)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (container limits included).
+
+    llama-cpp-python's own default is half the CPU count, which on 2 cores means 1 thread;
+    measured here, 2 threads generate 1.23x faster than 1.
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def load_model(config: EngineConfig) -> llama_cpp.Llama:

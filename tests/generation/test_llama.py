@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import llama_cpp
@@ -93,3 +94,8 @@ def test_model_lookup(tmp_path: Path) -> None:
     assert resolve_model_path(None) == bundled_model_path()
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         resolve_model_path(tmp_path / "missing.gguf")
+
+
+def test_threads_default_to_every_usable_cpu() -> None:
+    assert EngineConfig.from_settings(Settings()).n_threads == len(os.sched_getaffinity(0))
+    assert EngineConfig.from_settings(Settings(n_threads=1)).n_threads == 1
