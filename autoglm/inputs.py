@@ -24,6 +24,8 @@ def read_input_file(path: Path) -> dict[str, Any]:
         data = json.loads(text) if path.suffix.lower() == ".json" else parse_yaml(text).data
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    except RecursionError:
+        raise UserError(f"{path}: inputs nest too deeply") from None
     except YamlProblem as exc:
         raise UserError(f"{path}: {exc}" + (f" (line {exc.line})" if exc.line else "")) from None
     if not isinstance(data, dict):

@@ -16,3 +16,7 @@ class UserError(AutoglmError):
     def __init__(self, problems: list[str] | str) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("; ".join(self.problems))
+
+
+class ConfigError(UserError):
+    """The operator's configuration (an `AUTOGLM_*` setting, a model path) cannot be used."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.errors import UserError
+from core.errors import ConfigError
 
 
 class Settings(BaseSettings):
@@ -33,10 +33,6 @@ class Settings(BaseSettings):
     output_dir: Path = Field(default=Path("out"), description="Where `autoglm render` writes.")
     template_max_bytes: int = Field(default=256 * 1024, ge=1024, description="Template size cap.")
     log_level: str = "INFO"
-
-
-class ConfigError(UserError):
-    """An `AUTOGLM_*` setting has a value that cannot be used."""
 
 
 @lru_cache(maxsize=1)

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from documents.errors import InputError
-from documents.spec import TemplateSpec, Variable, VariableType
+from documents.spec import TemplateSpec, Variable, VariableType, matches_type
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 MAX_INPUT_BYTES = 1024 * 1024
+MAX_INPUT_DEPTH = 32
 
 
 def inputs_from_text(spec: TemplateSpec, texts: Mapping[str, str]) -> dict[str, Any]:
@@ -50,31 +51,34 @@ def validate_inputs(spec: TemplateSpec, given: Mapping[str, Any]) -> dict[str, A
             values[variable.name] = _check_type(variable, given[variable.name])
         except ValueError as exc:
             problems.append(f"{spec.name}: input {variable.name!r}: {exc}")
-    if not problems and len(json.dumps(values, default=str)) > MAX_INPUT_BYTES:
+    if not problems and _too_deep(values):
+        problems.append(f"{spec.name}: inputs nest deeper than {MAX_INPUT_DEPTH} levels")
+    elif not problems and len(json.dumps(values, default=str)) > MAX_INPUT_BYTES:
         problems.append(f"{spec.name}: inputs are over {MAX_INPUT_BYTES} bytes")
     if problems:
         raise InputError(problems)
     return values
 
 
-_PYTHON_TYPES: dict[VariableType, type | tuple[type, ...]] = {
-    VariableType.STRING: str,
-    VariableType.INTEGER: int,
-    VariableType.NUMBER: (int, float),
-    VariableType.BOOLEAN: bool,
-    VariableType.LIST: list,
-    VariableType.OBJECT: dict,
-    VariableType.ANY: object,
-}
+def _too_deep(value: Any) -> bool:
+    """Whether containers nest deeper than `MAX_INPUT_DEPTH` (checked without recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_INPUT_DEPTH:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
 
 
 def _check_type(variable: Variable, value: Any) -> Any:
     kind = variable.type
     if value is None and not variable.is_required:
-        return None
-    is_bool = isinstance(value, bool)
-    wrong_bool = is_bool and kind in (VariableType.INTEGER, VariableType.NUMBER)
-    if wrong_bool or not isinstance(value, _PYTHON_TYPES[kind]):
+        return variable.default  # an explicit null means "use the default"
+    if not matches_type(kind, value):
         raise ValueError(f"expected {kind.value}, got {type(value).__name__} {_preview(value)}")
     return value
 
@@ -103,6 +107,8 @@ def _from_text(kind: VariableType, text: str) -> Any:
             return json.loads(stripped)
         except json.JSONDecodeError as exc:
             raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        except RecursionError:
+            raise ValueError("JSON nests too deeply") from None
     return text
 
 

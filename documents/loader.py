@@ -15,15 +15,19 @@ from documents.yaml_source import YamlProblem, YamlSource, parse_yaml
 
 DEFAULT_MAX_BYTES = 256 * 1024
 MAX_ASSET_BYTES = 5 * 1024 * 1024
+MAX_ASSETS_TOTAL_BYTES = 20 * 1024 * 1024
 
 
 @dataclass
 class LoadedTemplate:
-    """A validated spec, where it came from, and the body's first line (for error messages)."""
+    """A validated spec, where it came from, and where its Jinja texts start (for errors).
+
+    ``lines`` maps "body" and "generate.NAME.prompt" to the YAML line of their first line.
+    """
 
     spec: TemplateSpec
     source_name: str
-    body_line: int | None = None
+    lines: dict[str, int] = field(default_factory=dict)
     assets: dict[str, bytes] = field(default_factory=dict)
 
 
@@ -54,27 +58,33 @@ def load_template_text(
         spec = TemplateSpec.model_validate(data)
     except ValidationError as exc:
         raise TemplateError(_describe(exc, source, source_name)) from None
-    body_line = source.lines.get(("body",))
-    if body_line is not None and ("body",) in source.block_scalars:
-        body_line += 1  # a `|` block starts on the line after its key
-    loaded = LoadedTemplate(spec, source_name, body_line)
-    _check_jinja(loaded, source)
+    texts = {"body": spec.body}
+    texts |= {f"generate.{name}.prompt": f.prompt for name, f in spec.generate.items()}
+    lines = {
+        key: line
+        for key in texts
+        if (line := _content_line(source, tuple(key.split(".")))) is not None
+    }
+    loaded = LoadedTemplate(spec, source_name, lines)
+    _check_jinja(loaded, texts)
     return loaded
 
 
-def _check_jinja(loaded: LoadedTemplate, source: YamlSource) -> None:
+def _content_line(source: YamlSource, path: tuple[str, ...]) -> int | None:
+    line = source.lines.get(path)
+    if line is not None and path in source.block_scalars:
+        line += 1  # a `|` or `>` block starts on the line after its key
+    return line
+
+
+def _check_jinja(loaded: LoadedTemplate, texts: dict[str, str | None]) -> None:
     """Body and prompts must compile; report every failure with its YAML line."""
     problems = []
-    targets = [("body", loaded.spec.body, loaded.body_line)]
-    targets += [
-        (f"generate.{name}.prompt", field.prompt, source.lines.get(("generate", name, "prompt")))
-        for name, field in loaded.spec.generate.items()
-    ]
-    for where, text, line in targets:
+    for key, text in texts.items():
         if text is None:
             continue
         try:
-            check_syntax(text, f"{loaded.source_name}: {where}", line)
+            check_syntax(text, f"{loaded.source_name}: {key}", loaded.lines.get(key))
         except RenderError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -100,14 +110,20 @@ def load_template_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Loaded
 def _read_assets(folder: Path, names: list[str], source_name: str) -> dict[str, bytes]:
     assets: dict[str, bytes] = {}
     root = folder.resolve()
+    total = 0
     for name in names:
         target = (root / name).resolve()
         if not target.is_relative_to(root) or not target.is_file():
             raise TemplateError(
                 f"{source_name}: assets: {name!r} is not a file in the template folder"
             )
-        if target.stat().st_size > MAX_ASSET_BYTES:
-            raise TemplateError(f"{source_name}: assets: {name!r} is over {MAX_ASSET_BYTES} bytes")
+        size = target.stat().st_size
+        total += size
+        if size > MAX_ASSET_BYTES or total > MAX_ASSETS_TOTAL_BYTES:
+            raise TemplateError(
+                f"{source_name}: assets: {name!r} goes over the size limits "
+                f"({MAX_ASSET_BYTES} bytes each, {MAX_ASSETS_TOTAL_BYTES} in all)"
+            )
         assets[name] = target.read_bytes()
     return assets
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from markdown_it import MarkdownIt
+
 from documents.document import Document, FieldRecord
 from documents.loader import LoadedTemplate
-from documents.sandbox import escape_markdown, render_string
+from documents.markdown_text import escape_markdown, paragraphs, strip_control
+from documents.sandbox import render_string
 
-_H1 = re.compile(r"^ {0,3}# +(.+?)(?: +#+)? *$", re.MULTILINE)
-_ESCAPED = re.compile(r"\\(.)")
+_COMMONMARK = MarkdownIt("commonmark")
 
 
 def render_prompts(template: LoadedTemplate, inputs: Mapping[str, Any]) -> dict[str, str]:
@@ -22,6 +23,7 @@ def render_prompts(template: LoadedTemplate, inputs: Mapping[str, Any]) -> dict[
             field.prompt,
             dict(inputs),
             f"{template.source_name}: generate.{name}.prompt",
+            first_line=template.lines.get(f"generate.{name}.prompt"),
             markdown=False,
         )
         for name, field in spec.generate.items()
@@ -39,7 +41,10 @@ def render_document(
     context = {**inputs, "generated": dict(generated)}
     if spec.body is not None:
         markdown = render_string(
-            spec.body, context, f"{template.source_name}: body", first_line=template.body_line
+            spec.body,
+            context,
+            f"{template.source_name}: body",
+            first_line=template.lines.get("body"),
         )
         title = str(inputs.get("title") or _first_heading(markdown) or spec.name)
     else:
@@ -47,12 +52,12 @@ def render_document(
         markdown = default_body(title, inputs, generated, spec.description)
     author = inputs.get("author") or spec.author
     return Document(
-        title=title,
+        title=strip_control(title),
         markdown=markdown,
         template_name=spec.name,
         template_version=spec.version,
         options=spec.export.options,
-        author=str(author) if author else None,
+        author=strip_control(str(author)) if author else None,
         category=spec.category,
         provenance=provenance,
         assets=dict(template.assets),
@@ -60,9 +65,13 @@ def render_document(
 
 
 def _first_heading(markdown: str) -> str | None:
-    """The text of the first level-1 ATX heading, unescaped (the document's visible title)."""
-    match = _H1.search(markdown)
-    return _ESCAPED.sub(r"\1", match.group(1)).strip() if match else None
+    """The text of the first level-1 heading as a reader sees it (the document's title)."""
+    tokens = _COMMONMARK.parse(markdown)
+    for index, token in enumerate(tokens):
+        if token.type == "heading_open" and token.tag == "h1":
+            children = tokens[index + 1].children or []
+            return "".join(c.content for c in children if c.type in ("text", "code_inline"))
+    return None
 
 
 def default_body(
@@ -82,7 +91,9 @@ def default_body(
         if isinstance(value, list):
             parts += [f"- {escape_markdown(_inline(item))}" for item in value]
         else:
-            parts.append(escape_markdown(_inline(value) if isinstance(value, dict) else value))
+            parts.append(
+                escape_markdown(_inline(value)) if isinstance(value, dict) else paragraphs(value)
+            )
         parts.append("")
     return "\n".join(parts)
 
@@ -96,4 +107,4 @@ def _inline(value: Any) -> str:
 
 
 def _cell(value: Any) -> str:
-    return escape_markdown(_inline(value)).replace("\n", " ")
+    return escape_markdown(_inline(value))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -68,6 +69,24 @@ class VariableType(StrEnum):
     ANY = "any"
 
 
+_PYTHON_TYPES: dict[VariableType, type | tuple[type, ...]] = {
+    VariableType.STRING: str,
+    VariableType.INTEGER: int,
+    VariableType.NUMBER: (int, float),
+    VariableType.BOOLEAN: bool,
+    VariableType.LIST: list,
+    VariableType.OBJECT: dict,
+    VariableType.ANY: object,
+}
+
+
+def matches_type(kind: VariableType, value: Any) -> bool:
+    """Whether ``value`` (from JSON or YAML) is of the declared type; booleans are not numbers."""
+    if isinstance(value, bool) and kind in (VariableType.INTEGER, VariableType.NUMBER):
+        return False
+    return isinstance(value, _PYTHON_TYPES[kind])
+
+
 class Variable(Strict):
     """An input the caller supplies; a plain name in YAML means a required variable of any type."""
 
@@ -85,6 +104,12 @@ class Variable(Strict):
         if isinstance(data, str):
             return {"name": data, "type": VariableType.ANY, "required": True}
         return data
+
+    @model_validator(mode="after")
+    def _default_has_the_type(self) -> Variable:
+        if self.default is not None and not matches_type(self.type, self.default):
+            raise ValueError(f"default {self.default!r} is not of type {self.type.value}")
+        return self
 
     @property
     def is_required(self) -> bool:
@@ -112,7 +137,60 @@ class GeneratedField(Strict):
                 Draft202012Validator.check_schema(value)
             except SchemaError as exc:
                 raise ValueError(f"not a valid JSON Schema: {exc.message}") from exc
+            _check_grammar_limits(value, "schema")
         return value
+
+
+# JSON Schema keywords that constrained generation can turn into a grammar, and size limits
+# that keep that grammar small (llama.cpp's parser crashes on very deep nested repetitions).
+SCHEMA_KEYWORDS = frozenset(
+    {
+        "type",
+        "properties",
+        "required",
+        "items",
+        "prefixItems",
+        "additionalProperties",
+        "minItems",
+        "maxItems",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "enum",
+        "const",
+        "anyOf",
+        "oneOf",
+        "description",
+        "title",
+        "default",
+        "examples",
+        "$schema",
+    }
+)
+SCHEMA_LIMITS = {"maxLength": 1000, "minLength": 1000, "maxItems": 100, "minItems": 100}
+
+
+def _check_grammar_limits(schema: Any, where: str) -> None:
+    if isinstance(schema, list):
+        for index, item in enumerate(schema):
+            _check_grammar_limits(item, f"{where}[{index}]")
+        return
+    if not isinstance(schema, dict):
+        return
+    for key, value in schema.items():
+        if key not in SCHEMA_KEYWORDS:
+            raise ValueError(f"{where}: keyword {key!r} is not supported for generated fields")
+        limit = SCHEMA_LIMITS.get(key)
+        if limit is not None and isinstance(value, int) and value > limit:
+            raise ValueError(f"{where}: {key} {value} is above the limit of {limit}")
+        if key == "properties" and isinstance(value, dict):
+            for name, sub in value.items():
+                _check_grammar_limits(sub, f"{where}.properties.{name}")
+        elif key in ("items", "prefixItems", "anyOf", "oneOf", "additionalProperties"):
+            _check_grammar_limits(value, f"{where}.{key}")
 
 
 class ExportOptions(Strict):
@@ -217,7 +295,9 @@ class TemplateSpec(Strict):
     body: str | None = None
     export: ExportSpec = Field(default_factory=ExportSpec)
     schedule: ScheduleSpec | None = None
-    assets: list[str] = Field(default_factory=list, description="Files next to the template.")
+    assets: list[str] = Field(
+        default_factory=list, max_length=50, description="Files next to the template."
+    )
 
     @field_validator("name", "version")
     @classmethod
@@ -237,13 +317,15 @@ class TemplateSpec(Strict):
     @field_validator("assets")
     @classmethod
     def _relative_assets(cls, value: list[str]) -> list[str]:
+        normalised = []
         for name in value:
             parts = name.replace("\\", "/").split("/")
             if name.startswith("/") or ".." in parts or ":" in name or not name.strip():
                 raise ValueError(
                     f"asset {name!r} must be a relative path inside the template folder"
                 )
-        return value
+            normalised.append(posixpath.normpath("/".join(parts)))
+        return list(dict.fromkeys(normalised))
 
     @model_validator(mode="after")
     def _unique_names(self) -> TemplateSpec:

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 MAX_NODES = 20_000
+MAX_CHARS = 2_000_000
 MAX_DEPTH = 64
 
 PathKey = str | int
@@ -51,9 +52,7 @@ def parse_yaml(text: str) -> YamlSource:
         if node is None:
             return YamlSource(data=None)
         source = YamlSource(data=None)
-        _index(
-            node, (), node.start_mark.line + 1, source, depth=0, budget=[MAX_NODES], active=set()
-        )
+        _Indexer(source).walk(node, (), node.start_mark.line + 1, depth=0)
         source.data = loader.construct_document(node)
         return source
     except yaml.MarkedYAMLError as exc:
@@ -66,44 +65,52 @@ def parse_yaml(text: str) -> YamlSource:
         loader.dispose()
 
 
-def _index(  # noqa: PLR0917 - recursive walker, called positionally
-    node: yaml.Node,
-    path: tuple[PathKey, ...],
-    line: int,
-    source: YamlSource,
-    depth: int,
-    budget: list[int],
-    active: set[int],
-) -> None:
-    """Walk the graph as it would expand: aliases count every time they are used.
+class _Indexer:
+    """Walks the node graph as it would expand: an alias costs its full size at every use."""
 
-    ``line`` is where the path starts for a reader: the key's line for mapping values.
-    """
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise YamlProblem(
-            f"YAML expands to more than {MAX_NODES} nodes (alias bomb or oversized document)", line
-        )
-    if depth > MAX_DEPTH:
-        raise YamlProblem(f"YAML nests deeper than {MAX_DEPTH} levels", line)
-    if id(node) in active:
-        raise YamlProblem("YAML alias refers to itself (recursive structure)", line)
-    source.lines.setdefault(path, line)
-    if isinstance(node, yaml.ScalarNode):
-        source.scalars.setdefault(path, node.value)
-        if node.style in ("|", ">"):
-            source.block_scalars.add(path)
-        return
-    active.add(id(node))
-    if isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _index(
-                item, (*path, index), item.start_mark.line + 1, source, depth + 1, budget, active
+    def __init__(self, source: YamlSource) -> None:
+        self.source = source
+        self.nodes_left = MAX_NODES
+        self.chars_left = MAX_CHARS
+        self.active: set[int] = set()
+
+    def walk(self, node: yaml.Node, path: tuple[PathKey, ...], line: int, depth: int) -> None:
+        """Index ``node``; ``line`` is where a reader finds it (a mapping value: its key's line)."""
+        self._charge(node, depth)
+        self.source.lines.setdefault(path, line)
+        if isinstance(node, yaml.ScalarNode):
+            self.source.scalars.setdefault(path, node.value)
+            if node.style in ("|", ">"):
+                self.source.block_scalars.add(path)
+            return
+        self.active.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self.walk(item, (*path, index), item.start_mark.line + 1, depth + 1)
+        elif isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                key_line = key_node.start_mark.line + 1
+                self._charge(key_node, depth + 1)
+                key: PathKey = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+                if key in seen and key != "<<":
+                    raise YamlProblem(f"duplicate key {key!r}", key_line)
+                seen.add(str(key))
+                self.walk(value_node, (*path, key), key_line, depth + 1)
+        self.active.discard(id(node))
+
+    def _charge(self, node: yaml.Node, depth: int) -> None:
+        line = node.start_mark.line + 1
+        self.nodes_left -= 1
+        if isinstance(node, yaml.ScalarNode):
+            self.chars_left -= len(node.value)
+        if self.nodes_left < 0 or self.chars_left < 0:
+            raise YamlProblem(
+                f"YAML expands to more than {MAX_NODES} nodes or {MAX_CHARS} characters "
+                "(alias bomb or oversized document)",
+                line,
             )
-    elif isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key: PathKey = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
-            budget[0] -= 1
-            key_line = key_node.start_mark.line + 1
-            _index(value_node, (*path, key), key_line, source, depth + 1, budget, active)
-    active.discard(id(node))
+        if depth > MAX_DEPTH:
+            raise YamlProblem(f"YAML nests deeper than {MAX_DEPTH} levels", line)
+        if id(node) in self.active:
+            raise YamlProblem("YAML alias refers to itself (recursive structure)", line)

@@ -25,6 +25,8 @@ from exporters.docx_style import (
 )
 from exporters.markdown_tree import has_cjk, parse
 
+MAX_LIST_DEPTH = 3  # Word's default template has list styles for three levels
+
 
 def export_docx(document: Document) -> bytes:
     doc = docx.Document()
@@ -75,6 +77,7 @@ class _Writer:
 
     doc: WordDocument
     lists: list[str] = field(default_factory=list)
+    item_has_text: list[bool] = field(default_factory=list)
     quote_depth: int = 0
     table: Table | None = None
     row: int = -1
@@ -84,8 +87,12 @@ class _Writer:
         kind = token.type
         if kind in ("bullet_list_open", "ordered_list_open"):
             self.lists.append("List Bullet" if kind == "bullet_list_open" else "List Number")
+            self.item_has_text.append(False)
         elif kind in ("bullet_list_close", "ordered_list_close"):
             self.lists.pop()
+            self.item_has_text.pop()
+        elif kind == "list_item_open":
+            self.item_has_text[-1] = False
         elif kind == "blockquote_open":
             self.quote_depth += 1
         elif kind == "blockquote_close":
@@ -105,10 +112,14 @@ class _Writer:
             self._table(tokens, index, token)
 
     def _paragraph_style(self) -> str:
-        if self.lists:
-            level = " 2" if len(self.lists) > 1 else ""
-            return self.lists[-1] + level
-        return "Quote" if self.quote_depth else "Normal"
+        """The bullet or number for an item's first paragraph, "List Continue" for the rest."""
+        if not self.lists:
+            return "Quote" if self.quote_depth else "Normal"
+        depth = min(len(self.lists), MAX_LIST_DEPTH)
+        level = f" {depth}" if depth > 1 else ""
+        style = "List Continue" if self.item_has_text[-1] else self.lists[-1]
+        self.item_has_text[-1] = True
+        return style + level
 
     def _table(self, tokens: list[Token], index: int, token: Token) -> None:
         kind = token.type

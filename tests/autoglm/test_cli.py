@@ -171,6 +171,14 @@ def test_internal_failure_exits_1(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines()[-1].startswith("internal error: ")
 
 
+def test_missing_model_file_is_a_configuration_error(tmp_path: Path) -> None:
+    env = {"AUTOGLM_MODEL_PATH": str(tmp_path / "none.gguf"), "PATH": "/usr/bin:/bin"}
+    args = ["render", "templates/weekly_report.yaml", "-s", "team=a", "-s", "week=1", "-o"]
+    result = autoglm(*args, str(tmp_path), env=env)
+    assert result.returncode == 2
+    assert f"error: model file {tmp_path / 'none.gguf'} does not exist" in result.stderr
+
+
 def test_validate(tmp_path: Path) -> None:
     ok = autoglm("validate", "templates/api_reference.yaml", "templates/weekly_report.yaml")
     assert ok.returncode == 0

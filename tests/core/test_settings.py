@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import ConfigError, Settings, get_settings
+from core.errors import ConfigError
+from core.settings import Settings, get_settings
 
 
 @pytest.fixture(autouse=True)

@@ -106,3 +106,18 @@ def test_text_values_are_converted_by_declared_type(typed: LoadedTemplate) -> No
 def test_bad_text_values(typed: LoadedTemplate, name: str, text: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
         inputs_from_text(typed.spec, {name: text})
+
+
+def test_explicit_null_takes_the_default(typed: LoadedTemplate) -> None:
+    values = validate_inputs(typed.spec, {"team": "t", "anything": 1, "count": None})
+    assert values["count"] == 3
+
+
+def test_deeply_nested_inputs_are_refused(typed: LoadedTemplate) -> None:
+    deep: list[object] = []
+    for _ in range(40):
+        deep = [deep]
+    with pytest.raises(InputError, match="nest deeper than 32 levels"):
+        validate_inputs(typed.spec, {"team": "t", "anything": deep})
+    with pytest.raises(InputError, match="JSON nests too deeply"):
+        inputs_from_text(typed.spec, {"items": "[" * 100_000 + "]" * 100_000})

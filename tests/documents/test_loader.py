@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from documents import loader
 from documents.errors import TemplateError
 from documents.loader import load_template_file, load_template_text
 from documents.spec import VariableType, template_json_schema
@@ -177,6 +178,19 @@ def test_every_problem_is_reported() -> None:
         ("name: x\nassets: ['../etc/passwd']\n", "relative path inside the template folder"),
         ("name: [unclosed\n", "invalid YAML"),
         ("name: !!python/object:os.system x\n", "invalid YAML"),
+        ("name: x\nbody: a\nbody: b\n", "(line 3): duplicate key 'body'"),
+        (
+            "name: x\ngenerate: {f: {prompt: p, schema: {type: string, maxLength: 3000}}}\n",
+            "schema: maxLength 3000 is above the limit of 1000",
+        ),
+        (
+            "name: x\ngenerate: {f: {prompt: p, schema: {items: {not: {type: string}}}}}\n",
+            "schema.items: keyword 'not' is not supported for generated fields",
+        ),
+        (
+            "name: x\nvariables: [{name: n, type: integer, default: ten}]\n",
+            "default 'ten' is not of type integer",
+        ),
     ],
 )
 def test_invalid_templates_are_refused(text: str, expected: str) -> None:
@@ -189,6 +203,19 @@ def test_alias_bomb_is_refused_before_expansion() -> None:
         lines.append(f"{i}: &{i} [{','.join(['*' + prev] * 9)}]")
     problems = _error("\n".join(lines) + "\n")
     assert "expands to more than" in problems[0]
+
+
+def test_alias_of_long_strings_is_refused() -> None:
+    text = f"name: x\ndescription: &a '{'x' * 150_000}'\nlots: [{', '.join(['*a'] * 20)}]\n"
+    assert "2000000 characters" in _error(text)[0]
+
+
+def test_prompt_block_lines_point_into_the_block() -> None:
+    problems = _error("name: x\ngenerate:\n  f:\n    prompt: |\n      ok\n      {% if %}\n")
+    assert problems == [
+        "bad.yaml: generate.f.prompt (line 6): syntax error: Expected an expression, "
+        "got 'end of statement block'"
+    ]
 
 
 def test_recursive_alias_is_refused() -> None:
@@ -222,3 +249,20 @@ def test_json_schema_is_valid_and_accepts_plain_variable_names() -> None:
     validator = Draft202012Validator(schema)
     assert not list(validator.iter_errors({"name": "x", "version": "1", "variables": ["a"]}))
     assert list(validator.iter_errors({"name": "x", "colour": "blue"}))
+
+
+def test_asset_names_are_normalised_and_deduplicated(tmp_path: Path) -> None:
+    (tmp_path / "logo.png").write_bytes(b"png")
+    (tmp_path / "t.yaml").write_text("name: x\nassets: [logo.png, ./logo.png, '././logo.png']\n")
+    loaded = load_template_file(tmp_path / "t.yaml")
+    assert loaded.spec.assets == ["logo.png"]
+    assert list(loaded.assets) == ["logo.png"]
+
+
+def test_assets_have_a_total_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loader, "MAX_ASSETS_TOTAL_BYTES", 5)
+    for name in ("a.bin", "b.bin"):
+        (tmp_path / name).write_bytes(b"abc")
+    (tmp_path / "t.yaml").write_text("name: x\nassets: [a.bin, b.bin]\n")
+    with pytest.raises(TemplateError, match=r"'b\.bin' goes over the size limits"):
+        load_template_file(tmp_path / "t.yaml")

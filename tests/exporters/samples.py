@@ -22,6 +22,9 @@ RICH_MARKDOWN = """\
 - first point
 - second point
   - nested point
+    - third level
+
+      continued third level
 
 1. step one
 2. step two

@@ -35,6 +35,8 @@ def test_tables_lists_code_and_inline_styles() -> None:
     assert table.rows[0].cells[0].paragraphs[0].runs[0].bold
     styles = {p.style.name for p in doc.paragraphs}
     assert {"List Bullet", "List Bullet 2", "List Number", "Quote", "Code"} <= styles
+    third = [p.style.name for p in doc.paragraphs if "third level" in p.text]
+    assert third == ["List Bullet 3", "List Continue 3"]
     intro = next(p for p in doc.paragraphs if p.text.startswith("作者"))
     assert [r.text for r in intro.runs if r.bold] == ["bold"]
     assert [r.text for r in intro.runs if r.italic] == ["italic"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +18,7 @@ from documents.loader import load_template_file
 from documents.render import render_document
 from exporters.fetcher import ASSET_BASE, AssetOnlyFetcher
 from exporters.registry import get_exporter
-from tests.readers import pdf_text
+from tests.readers import pdf_fonts, pdf_text
 
 SECRET = "TOP-SECRET-LOCAL-FILE-CONTENT"
 
@@ -107,3 +108,14 @@ def test_listed_assets_are_embedded(tmp_path: Path) -> None:
     loaded = load_template_file(tmp_path / "t.yaml")
     data = get_exporter("pdf").export(render_document(loaded, {}, {}))
     assert len(PdfReader(io.BytesIO(data)).pages[0].images) == 1
+
+
+def test_shipped_fonts_are_used_through_font_face(tmp_path: Path) -> None:
+    shutil.copy("/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf", tmp_path / "brand.ttf")
+    css = "@font-face { font-family: Brand; src: url(brand.ttf) } h1 { font-family: Brand }"
+    (tmp_path / "t.yaml").write_text(
+        f"name: t\nassets: [brand.ttf]\nbody: '# Brand'\nexport:\n  options:\n    css: '{css}'\n"
+    )
+    loaded = load_template_file(tmp_path / "t.yaml")
+    data = get_exporter("pdf").export(render_document(loaded, {}, {}))
+    assert any(font["name"].endswith("+Brand-Bold") for font in pdf_fonts(data, tmp_path))

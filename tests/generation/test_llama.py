@@ -79,8 +79,10 @@ def test_prompt_longer_than_context_is_a_clear_error() -> None:
 
 
 def test_model_loads_once_per_process(engine: LlamaEngine) -> None:
-    assert load_model(engine.config) is engine.llm
-    assert LlamaEngine.from_settings(Settings(n_ctx=2048)).llm is engine.llm
+    assert load_model(engine.config).llm is engine.llm
+    again = LlamaEngine.from_settings(Settings(n_ctx=2048))
+    assert again.llm is engine.llm
+    assert again._lock is engine._lock  # one lock per model: a Llama is not thread-safe
 
 
 def test_gpu_layers_default_follows_llama_cpp_build() -> None:

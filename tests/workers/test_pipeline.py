@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -129,3 +130,13 @@ def test_failed_export_writes_nothing(
     with pytest.raises(RuntimeError, match="renderer crashed"):
         export_files(doc, ["md", "pdf"], tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_artifacts_get_the_usual_file_permissions(
+    template: Callable[[str], LoadedTemplate], tmp_path: Path
+) -> None:
+    doc = fill_template(template("name: t\nbody: '# T'\n"), {}, EchoGenerator, Settings(), seed=1)
+    (artifact,) = export_files(doc, ["md"], tmp_path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert artifact.path.stat().st_mode & 0o777 == 0o666 & ~umask
