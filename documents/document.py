@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -57,3 +58,18 @@ class Document:
     @property
     def header(self) -> str:
         return self.options.header or self.title
+
+    def provenance_json(self) -> str:
+        """How this document was made (template, and per field: prompt, model, seed, tokens,
+        time, finish reason), embedded in every export so a document explains itself."""
+        return json.dumps(
+            {
+                "generator": "open-autoglm",
+                "template": self.template_name,
+                "version": self.template_version,
+                "created": self.created_at.isoformat(),
+                "fields": [record.as_dict() for record in self.provenance],
+            },
+            ensure_ascii=False,
+            indent=2,
+        )

@@ -6,7 +6,7 @@ import gc
 import html
 from importlib.resources import files
 
-from weasyprint import CSS, HTML
+from weasyprint import CSS, HTML, Attachment
 from weasyprint.text.fonts import FontConfiguration
 
 from documents.document import Document
@@ -35,7 +35,16 @@ def export_pdf(document: Document) -> bytes:
         )
     try:
         page = HTML(string=build_html(document), base_url=ASSET_BASE, url_fetcher=fetcher)
-        return bytes(page.write_pdf(stylesheets=stylesheets, font_config=fonts))
+        provenance = Attachment(
+            string=document.provenance_json(),
+            url_fetcher=fetcher,
+            name="provenance.json",
+            description="How this document was generated",
+            relationship="Source",
+        )
+        return bytes(
+            page.write_pdf(stylesheets=stylesheets, font_config=fonts, attachments=[provenance])
+        )
     finally:
         gc.collect()  # WeasyPrint keeps large cyclic structures; free them now (DESIGN.md)
 

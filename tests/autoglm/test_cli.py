@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,11 @@ def autoglm(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         env=env,
         timeout=300,
     )
+
+
+def _provenance(markdown: str) -> dict[str, Any]:
+    comment = markdown.split("<!-- open-autoglm provenance\n", 1)[1].rsplit("-->", 1)[0]
+    return json.loads(comment)  # type: ignore[no-any-return]
 
 
 def _section(markdown: str, heading: str) -> str:
@@ -97,8 +103,13 @@ def test_same_seed_gives_the_same_document(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
         outputs.append(Path(result.stdout.strip()).read_text(encoding="utf-8"))
-    assert outputs[0] == outputs[1]
-    assert "## Breaking changes" in outputs[0]
+    bodies = [text.split("<!-- open-autoglm provenance", 1)[0] for text in outputs]
+    assert bodies[0] == bodies[1]
+    assert "## Breaking changes" in bodies[0]
+    fields = [_provenance(text)["fields"] for text in outputs]
+    assert [(f["seed"], f["text"]) for f in fields[0]] == [
+        (f["seed"], f["text"]) for f in fields[1]
+    ]
 
 
 def test_set_values_are_typed(tmp_path: Path) -> None:

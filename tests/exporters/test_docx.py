@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import io
+import json
+import zipfile
+
 from docx.oxml.ns import qn
 
 from exporters.registry import get_exporter
@@ -62,6 +66,15 @@ def test_core_properties_and_page_numbers() -> None:
     )
     footer_xml = doc.sections[0].footer._element.xml
     assert "PAGE" in footer_xml and "NUMPAGES" in footer_xml
+
+
+def test_provenance_is_embedded_as_a_package_part() -> None:
+    data = get_exporter("docx").export(sample_document())
+    with zipfile.ZipFile(io.BytesIO(data)) as package:
+        provenance = json.loads(package.read("docProps/provenance.json"))
+        assert "provenance" in package.read("_rels/.rels").decode()
+    assert provenance["template"] == "API接口文档"
+    assert provenance["fields"][0]["seed"] == 7
 
 
 def test_toc_field_only_when_asked() -> None:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import dataclasses
+import json
+
 from exporters.registry import get_exporter
 from tests.exporters.samples import sample_document
 from tests.readers import markdown_ast, markdown_headings, node_types
@@ -13,9 +16,24 @@ def test_markdown_parses_with_expected_headings() -> None:
     )
 
 
-def test_provenance_comment_cannot_break_out() -> None:
+def test_provenance_is_embedded_and_cannot_break_out() -> None:
     doc = sample_document(markdown="# T\n")
-    doc = type(doc)(**{**doc.__dict__, "template_name": "evil --> # injected"})
+    doc = dataclasses.replace(doc, template_name="evil --> # injected")
     text = get_exporter("md").export(doc).decode("utf-8")
     assert markdown_headings(text) == [(1, "T")]
     assert text.rstrip().endswith("-->") and text.count("-->") == 1
+    comment = text.split("<!-- open-autoglm provenance\n", 1)[1].rsplit("-->", 1)[0]
+    provenance = json.loads(comment)
+    assert provenance["template"] == "evil --> # injected"
+    assert provenance["fields"][0] == {
+        "name": "overview",
+        "prompt": "p",
+        "model": "SmolLM2.gguf",
+        "seed": 7,
+        "prompt_tokens": 10,
+        "completion_tokens": 20,
+        "seconds": 0.5,
+        "finish_reason": "stop",
+        "text": "text",
+        "attempts": 1,
+    }

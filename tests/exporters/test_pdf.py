@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 from pypdf import PdfReader
@@ -45,6 +46,8 @@ def test_metadata_and_running_header(tmp_path: Path) -> None:
     assert meta is not None
     assert (meta.title, meta.author) == ("用户服务 API接口文档", "平台团队")
     assert "Internal — do not share" in pdf_text(data, tmp_path)
+    attached = PdfReader(io.BytesIO(data)).attachments["provenance.json"][0]
+    assert json.loads(attached)["fields"][0]["finish_reason"] == "stop"
 
 
 def test_page_size_and_margins_follow_options() -> None:

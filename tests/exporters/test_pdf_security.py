@@ -87,7 +87,8 @@ def test_hostile_references_fetch_nothing(tmp_path: Path, server: tuple[str, lis
     assert SECRET.encode() not in data
     assert SECRET not in pdf_text(data, tmp_path)
     reader = PdfReader(io.BytesIO(data))
-    assert reader.attachments == {}
+    assert list(reader.attachments) == ["provenance.json"]  # our own, nothing the template named
+    assert SECRET.encode() not in reader.attachments["provenance.json"][0]
     assert all(not page.images for page in reader.pages)
 
 
