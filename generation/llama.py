@@ -142,7 +142,7 @@ class LlamaEngine:
             if "context window" in str(exc):
                 raise PromptTooLongError(
                     f"field {request.name!r}: prompt does not fit the {self.config.n_ctx}-token "
-                    "context (shorten it, lower max_tokens or raise AUTOGLM_N_CTX)"
+                    "context (shorten the prompt or raise AUTOGLM_N_CTX)"
                 ) from None
             raise
         choice = response["choices"][0]

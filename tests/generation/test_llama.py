@@ -31,6 +31,7 @@ def test_generates_text_and_records_provenance(engine: LlamaEngine) -> None:
     result = engine.generate(_request(), lambda name, tokens, elapsed: seen.append(tokens))
     assert result.text and result.value == result.text
     assert result.model == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert engine.llm.chat_format == "chat_template.default"  # the GGUF's own chat template
     assert result.prompt_tokens > 15  # the chat template wraps the prompt in role markers
     assert 0 < result.completion_tokens <= 48
     assert result.finish_reason in ("stop", "length")
