@@ -20,6 +20,7 @@ from exporters.docx_style import (
     MONO_FONT,
     add_field,
     add_page_numbers,
+    list_style,
     request_field_update,
     set_run_fonts,
     setup_page,
@@ -29,7 +30,6 @@ from exporters.markdown_tree import has_cjk, parse
 
 PROVENANCE_PART = "/docProps/provenance.json"  # core properties cap text at 255 characters
 PROVENANCE_RELATIONSHIP = "urn:open-autoglm:relationship:provenance"
-MAX_LIST_DEPTH = 3  # Word's default template has list styles for three levels
 
 
 def export_docx(document: Document) -> bytes:
@@ -127,11 +127,9 @@ class _Writer:
         """The bullet or number for an item's first paragraph, "List Continue" for the rest."""
         if not self.lists:
             return "Quote" if self.quote_depth else "Normal"
-        depth = min(len(self.lists), MAX_LIST_DEPTH)
-        level = f" {depth}" if depth > 1 else ""
-        style = "List Continue" if self.item_has_text[-1] else self.lists[-1]
+        kind = "List Continue" if self.item_has_text[-1] else self.lists[-1]
         self.item_has_text[-1] = True
-        return style + level
+        return list_style(kind, len(self.lists))
 
     def _table(self, tokens: list[Token], index: int, token: Token) -> None:
         kind = token.type

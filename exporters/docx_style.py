@@ -20,14 +20,21 @@ PAGE_SIZES_MM = {
     "Letter": (216, 279),
     "Legal": (216, 356),
 }
+MAX_LIST_DEPTH = 3  # Word's default template has list styles for three levels
+LIST_KINDS = ("List Bullet", "List Number", "List Continue")
+
+
+def list_style(kind: str, depth: int) -> str:
+    """`List Bullet`, `List Bullet 2`, ... with deeper lists kept at the deepest level Word has."""
+    depth = min(depth, MAX_LIST_DEPTH)
+    return kind if depth <= 1 else f"{kind} {depth}"
+
+
 STYLED = [
     "Normal",
     "Title",
     "Quote",
-    "List Bullet",
-    "List Number",
-    "List Bullet 2",
-    "List Number 2",
+    *(list_style(kind, depth) for kind in LIST_KINDS for depth in range(1, MAX_LIST_DEPTH + 1)),
     *(f"Heading {n}" for n in range(1, 7)),
 ]
 CODE_STYLE = "Code"

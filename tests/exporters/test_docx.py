@@ -49,7 +49,7 @@ def test_tables_lists_code_and_inline_styles() -> None:
 
 def test_east_asian_font_is_set_and_theme_fonts_removed() -> None:
     doc = _export(font="Noto Sans CJK SC")
-    for name in ("Normal", "Heading 1", "Heading 2"):
+    for name in ("Normal", "Heading 1", "Heading 2", "List Bullet 3", "List Continue 3"):
         fonts = doc.styles[name].element.rPr.find(qn("w:rFonts"))
         assert fonts.get(qn("w:eastAsia")) == "Noto Sans CJK SC"
         assert fonts.get(qn("w:asciiTheme")) is None
