@@ -36,10 +36,7 @@ def load_template_text(
 ) -> LoadedTemplate:
     """Parse and validate template text; raise `TemplateError` listing every problem."""
     raw = text.encode("utf-8") if isinstance(text, str) else text
-    if len(raw) > max_bytes:
-        raise TemplateError(
-            f"{source_name}: template is {len(raw)} bytes, over the {max_bytes}-byte limit"
-        )
+    _check_size(source_name, len(raw), max_bytes)
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -94,17 +91,20 @@ def _check_jinja(loaded: LoadedTemplate, texts: dict[str, str | None]) -> None:
 def load_template_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedTemplate:
     """Load a template file and the assets it lists from its folder."""
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise TemplateError(
-                f"{path}: template is {size} bytes, over the {max_bytes}-byte limit"
-            )
+        _check_size(str(path), path.stat().st_size, max_bytes)  # before reading a huge file
         raw = path.read_bytes()
     except OSError as exc:
         raise TemplateError(f"{path}: cannot read template ({exc.strerror})") from None
     loaded = load_template_text(raw, str(path), max_bytes)
     loaded.assets = _read_assets(path.parent, loaded.spec.assets, str(path))
     return loaded
+
+
+def _check_size(source_name: str, size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise TemplateError(
+            f"{source_name}: template is {size} bytes, over the {max_bytes}-byte limit"
+        )
 
 
 def _read_assets(folder: Path, names: list[str], source_name: str) -> dict[str, bytes]:

@@ -31,33 +31,38 @@ def escape_markdown(value: Any) -> str:
     """
     if isinstance(value, Markdown):
         return str(value)
-    if value is None:
-        return ""
-    text = " ".join(strip_control(str(value)).split())
+    text = " ".join(_clean(value).split())
     text = _INLINE.sub(r"\\\1", text)
     return _BLOCK_START.sub(lambda m: _escape_marker(m.group(1)), text)
 
 
 def paragraphs(value: Any) -> Markdown:
     """A value as escaped paragraphs separated by blank lines (for text on its own lines)."""
-    parts = _PARAGRAPH_BREAK.split(strip_control("" if value is None else str(value)))
+    parts = _PARAGRAPH_BREAK.split(_clean(value))
     return Markdown("\n\n".join(escape_markdown(p) for p in parts if p.strip()))
 
 
 def code_span(value: Any) -> Markdown:
     """A value as inline code, fenced with more backticks than it contains."""
-    text = " ".join(strip_control("" if value is None else str(value)).split())
-    fence = "`" * (max((len(run) for run in _BACKTICKS.findall(text)), default=0) + 1)
+    text = " ".join(_clean(value).split())
+    fence = "`" * (_longest_backticks(text) + 1)
     padded = f" {text} " if text.startswith("`") or text.endswith("`") else text
     return Markdown(f"{fence}{padded}{fence}")
 
 
 def code_block(value: Any, language: str = "") -> Markdown:
     """A value as a fenced code block that its own backticks cannot close (lines kept as is)."""
-    text = strip_control("" if value is None else str(value)).rstrip("\n")
-    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
-    fence = "`" * max(3, longest + 1)
+    text = _clean(value).rstrip("\n")
+    fence = "`" * max(3, _longest_backticks(text) + 1)
     return Markdown(f"{fence}{_LANGUAGE.sub('', language)[:30]}\n{text}\n{fence}")
+
+
+def _clean(value: Any) -> str:
+    return "" if value is None else strip_control(str(value))
+
+
+def _longest_backticks(text: str) -> int:
+    return max((len(run) for run in _BACKTICKS.findall(text)), default=0)
 
 
 def _escape_marker(marker: str) -> str:

@@ -61,7 +61,7 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 
 
 def _check_format(fmt: str) -> None:
-    for match in _BIG_FORMAT_NUMBER.finditer(fmt):
+    if match := _BIG_FORMAT_NUMBER.search(fmt):
         raise SecurityError(f"format width or precision {match.group(0)!r} refused")
 
 
@@ -120,9 +120,7 @@ def check_syntax(source: str, where: str, first_line: int | None = None) -> None
     try:
         BODY_ENV.parse(source)
     except TemplateSyntaxError as exc:
-        raise RenderError(
-            f"{where}{_line(exc.lineno, first_line)}: syntax error: {exc.message}"
-        ) from None
+        raise _syntax_error(exc, where, first_line) from None
 
 
 def render_string(
@@ -146,9 +144,7 @@ def render_string(
                 pieces.append(piece)
         return "".join(pieces)
     except TemplateSyntaxError as exc:
-        raise RenderError(
-            f"{where}{_line(exc.lineno, first_line)}: syntax error: {exc.message}"
-        ) from None
+        raise _syntax_error(exc, where, first_line) from None
     except _Deadline:
         raise RenderError(f"{where}: rendering took longer than {RENDER_SECONDS:.0f} s") from None
     except UndefinedError as exc:
@@ -182,6 +178,10 @@ def _deadline(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _syntax_error(exc: TemplateSyntaxError, where: str, first_line: int | None) -> RenderError:
+    return RenderError(f"{where}{_line(exc.lineno, first_line)}: syntax error: {exc.message}")
 
 
 def _runtime_line(exc: BaseException, first_line: int | None) -> str:

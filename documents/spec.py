@@ -225,17 +225,10 @@ class ExportSpec(Strict):
     formats: list[str] | None = Field(default=None, min_length=1)
     options: ExportOptions = Field(default_factory=ExportOptions)
 
-    @field_validator("format")
+    @field_validator("format", "formats")
     @classmethod
-    def _known_format(cls, value: str | None) -> str | None:
-        if value is not None:
-            _canonical_format(value)
-        return value
-
-    @field_validator("formats")
-    @classmethod
-    def _known_formats(cls, value: list[str] | None) -> list[str] | None:
-        for name in value or []:
+    def _known_formats(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for name in [value] if isinstance(value, str) else value or []:
             _canonical_format(name)
         return value
 

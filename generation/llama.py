@@ -106,11 +106,12 @@ class LlamaEngine:
         """Generate one field, retrying once (next seed) on an empty answer or, for JSON fields,
         a cut-off or invalid one. Prose cut off at ``max_tokens`` is kept: its finish reason
         ("length") is recorded."""
+        grammar = self._grammar(request)
         problem = ""
         for attempt in (1, 2):
             seed = request.seed if attempt == 1 else (request.seed + 1) % 2**31
             with self._lock:
-                result = self._complete(request, seed, attempt, on_progress)
+                result = self._complete(request, grammar, seed, attempt, on_progress)
             problem, value = _check(request, result)
             if not problem:
                 return replace(result, value=value)
@@ -119,6 +120,7 @@ class LlamaEngine:
     def _complete(
         self,
         request: GenerationRequest,
+        grammar: LlamaGrammar | None,
         seed: int,
         attempt: int,
         on_progress: ProgressCallback | None,
@@ -128,7 +130,6 @@ class LlamaEngine:
             messages.insert(0, {"role": "system", "content": request.system})
         started = time.perf_counter()
         counter = _TokenCounter(request.name, started, on_progress)
-        grammar = self._grammar(request)
         try:
             response: Any = self.llm.create_chat_completion(
                 messages=messages,  # type: ignore[arg-type]
