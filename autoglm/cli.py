@@ -1,4 +1,4 @@
-"""`autoglm`: render, validate and describe templates.
+"""`autoglm`: render templates locally, run and administer the registry, publish to it.
 
 Exit codes: 0 success, 2 bad template or input, 1 internal failure.
 """
@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import sys
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from autoglm import admin, database, push, serve
+from autoglm.exits import exits_cleanly
 from autoglm.inputs import parse_assignments, read_input_file
 from autoglm.progress import FieldProgress
 from core.errors import UserError
@@ -30,31 +30,11 @@ from generation.protocol import Generator
 from workers.pipeline import export_files, fill_template
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.add_typer(database.app, name="db")
+app.add_typer(admin.app, name="admin")
+app.command(name="push")(push.push)
+app.command(name="serve")(serve.serve)
 err = Console(stderr=True)
-P = ParamSpec("P")
-R = TypeVar("R")
-
-EXIT_USER, EXIT_INTERNAL = 2, 1
-
-
-def exits_cleanly(command: Callable[P, R]) -> Callable[P, R]:
-    """Map errors to exit codes with one line each: 2 for the caller's mistakes, 1 for ours."""
-
-    @wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except UserError as exc:
-            for problem in exc.problems:
-                print(f"error: {problem}", file=sys.stderr)
-            raise typer.Exit(EXIT_USER) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-            raise typer.Exit(EXIT_INTERNAL) from None
-
-    return wrapper
 
 
 @app.command()

@@ -33,6 +33,18 @@ class Settings(BaseSettings):
     output_dir: Path = Field(default=Path("out"), description="Where `autoglm render` writes.")
     template_max_bytes: int = Field(default=256 * 1024, ge=1024, description="Template size cap.")
     log_level: str = "INFO"
+    database_url: str = Field(
+        default="sqlite:///var/autoglm.db",
+        description="SQLAlchemy URL of the registry database; default a SQLite file under var/.",
+    )
+    api_host: str = Field(default="127.0.0.1", description="Where `autoglm serve` listens.")
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    registry_url: str = Field(
+        default="http://127.0.0.1:8000", description="Registry that `autoglm push` uploads to."
+    )
+    token: str | None = Field(
+        default=None, repr=False, description="Bearer token `autoglm push` sends."
+    )
 
 
 @lru_cache(maxsize=1)

@@ -19,6 +19,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from documents.errors import RenderError
 from documents.markdown_text import Markdown, code_block, code_span, escape_markdown, paragraphs
+from documents.static_check import unsafe_references
 
 MAX_OUTPUT_CHARS = 2_000_000
 MAX_WIDTH = 1000
@@ -118,9 +119,17 @@ TEXT_ENV = _environment(markdown=False)
 def check_syntax(source: str, where: str, first_line: int | None = None) -> None:
     """Compile without rendering, so `autoglm validate` catches syntax errors before any run."""
     try:
-        BODY_ENV.parse(source)
+        tree = BODY_ENV.parse(source)
     except TemplateSyntaxError as exc:
         raise _syntax_error(exc, where, first_line) from None
+    if unsafe := unsafe_references(tree):
+        raise RenderError(
+            [
+                f"{where}{_line(line, first_line)}: refused: {name!r} is not allowed in "
+                "templates (sandbox)"
+                for line, name in unsafe
+            ]
+        )
 
 
 def render_string(

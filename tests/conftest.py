@@ -1,14 +1,19 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
+import migrations
+from core.db import make_engine
 from core.settings import Settings
 from documents.loader import LoadedTemplate, load_template_text
 from generation.llama import LlamaEngine
+from tests.database import fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -24,3 +29,38 @@ def engine() -> LlamaEngine:
 def template() -> Callable[[str], LoadedTemplate]:
     """Load a template from an indented YAML snippet."""
     return lambda text: load_template_text(textwrap.dedent(text), "t.yaml")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database created for this test session and migrated to head."""
+    with fresh_database() as url:
+        migrations.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    engine = make_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db(pg_engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """Sessions inside one outer transaction that is rolled back after the test.
+
+    Code under test may commit: with `create_savepoint` its commits end savepoints only.
+    """
+    with pg_engine.connect() as connection:
+        outer = connection.begin()
+        yield sessionmaker(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        outer.rollback()
+
+
+@pytest.fixture
+def session(db: sessionmaker[Session]) -> Iterator[Session]:
+    with db() as s:
+        yield s

@@ -1,0 +1,1 @@
+"""Template registry, principals, roles, tokens and the audit log, stored with SQLAlchemy."""

@@ -1,0 +1,43 @@
+"""Registry errors, each with a stable machine-readable `code`; the API maps classes to statuses."""
+
+from __future__ import annotations
+
+from core.errors import UserError
+
+
+class RegistryError(UserError):
+    """A refused registry request; `code` stays stable across releases, the message may not."""
+
+    code = "registry_error"
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
+
+
+class NotFound(RegistryError):
+    code = "not_found"
+
+    @classmethod
+    def template(cls, name: str) -> NotFound:
+        # Same text whether the template is missing or hidden from the caller.
+        return cls(f"template {name!r} not found", "template_not_found")
+
+
+class Conflict(RegistryError):
+    code = "conflict"
+
+
+class Forbidden(RegistryError):
+    code = "forbidden"
+
+
+class Unauthenticated(RegistryError):
+    code = "unauthenticated"
+
+
+class Invalid(RegistryError):
+    """A well-formed request whose content the registry refuses (unknown role, bad name)."""
+
+    code = "invalid"

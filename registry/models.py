@@ -1,0 +1,209 @@
+"""Registry tables: templates and their immutable versions, principals, teams, roles, tokens, audit.
+
+Times are stored in UTC. Portable types only, so the same migrations run on PostgreSQL and
+on the embedded SQLite.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime stored; use an aware UTC datetime")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+    }
+
+
+team_members = Table(
+    "team_members",
+    Base.metadata,
+    Column("team_id", ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    Column("principal_id", ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True),
+)
+
+role_grants = Table(
+    "role_grants",
+    Base.metadata,
+    Column("principal_id", ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Role(Base):
+    __tablename__ = "roles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    permissions: Mapped[list[str]] = mapped_column(default=list)
+
+
+class Principal(Base):
+    """A person or a service (CI pipeline, Kafka bridge) that authenticates with tokens."""
+
+    __tablename__ = "principals"
+    __table_args__ = (CheckConstraint("kind IN ('person', 'service')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="person")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None]
+
+    teams: Mapped[list[Team]] = relationship(secondary=team_members, lazy="selectin")
+    roles: Mapped[list[Role]] = relationship(secondary=role_grants, lazy="selectin")
+
+
+class ApiToken(Base):
+    """A bearer token, stored only as its SHA-256; `prefix` identifies it in listings."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    principal_id: Mapped[int] = mapped_column(ForeignKey("principals.id", ondelete="CASCADE"))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    principal: Mapped[Principal] = relationship(lazy="joined")
+
+
+class Template(Base):
+    """A named template; its content lives in immutable `TemplateVersion` rows."""
+
+    __tablename__ = "templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    category: Mapped[str | None] = mapped_column(String(100), index=True)
+    owner_team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    active_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("template_versions.id", use_alter=True, ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    archived_at: Mapped[datetime | None]
+
+    owner_team: Mapped[Team] = relationship(lazy="joined")
+    active_version: Mapped[TemplateVersion | None] = relationship(
+        foreign_keys=[active_version_id], lazy="joined", post_update=True
+    )
+    role_access: Mapped[list[TemplateRole]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class TemplateRole(Base):
+    """A role outside the owner team that may `read` or `run` a template."""
+
+    __tablename__ = "template_roles"
+    __table_args__ = (CheckConstraint("capability IN ('read', 'run')", name="capability"),)
+
+    template_id: Mapped[int] = mapped_column(
+        ForeignKey("templates.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_id: Mapped[int] = mapped_column(
+        ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
+    )
+    capability: Mapped[str] = mapped_column(String(8), primary_key=True)
+
+    role: Mapped[Role] = relationship(lazy="joined")
+
+
+class TemplateVersion(Base):
+    """One uploaded version, never changed: the YAML as sent, what it parsed to, who sent it."""
+
+    __tablename__ = "template_versions"
+    __table_args__ = (UniqueConstraint("template_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata")
+    uploaded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("principals.id", ondelete="SET NULL")
+    )
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    uploaded_by: Mapped[Principal | None] = relationship(lazy="joined")
+    template: Mapped[Template] = relationship(foreign_keys=[template_id])
+
+
+class AuditEntry(Base):
+    """Who did what to which object, and when; `actor_name` survives the principal's removal."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_target", "target_type", "target"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("principals.id", ondelete="SET NULL"))
+    actor_name: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(300))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)

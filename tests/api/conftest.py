@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.app import create_app
+from core.settings import Settings
+from tests import factories
+from tests.factories import User
+
+MAX_BYTES = 16 * 1024
+
+
+@pytest.fixture
+def client(db: sessionmaker[Session]) -> Iterator[TestClient]:
+    """The real app on the test's rolled-back PostgreSQL transaction."""
+    app = create_app(Settings(template_max_bytes=MAX_BYTES), sessions=db)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def alice(session: Session) -> User:
+    """Maintainer of team a."""
+    return factories.user(session, "alice", teams=["a"], roles=["maintainer"])
+
+
+@pytest.fixture
+def bob(session: Session) -> User:
+    """Maintainer of team b."""
+    return factories.user(session, "bob", teams=["b"], roles=["maintainer"])
+
+
+@pytest.fixture
+def reader(session: Session) -> User:
+    """A viewer in team a: may read team a's templates, nothing more."""
+    return factories.user(session, "reader", teams=["a"], roles=["viewer"])
+
+
+@pytest.fixture
+def admin(session: Session) -> User:
+    return factories.user(session, "root", teams=["platform"], roles=["admin"])
