@@ -7,6 +7,7 @@ pipeline can push a whole repository of templates on every commit.
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -14,7 +15,7 @@ from urllib.parse import quote
 import httpx
 import typer
 
-from autoglm.exits import exits_cleanly
+from autoglm.exits import EXIT_INTERNAL, exits_cleanly
 from core.errors import UserError
 from core.settings import get_settings
 from documents.loader import load_template_text
@@ -50,6 +51,11 @@ def push(
                 print(_push_one(client, path, activate, team, settings.template_max_bytes))
             except UserError as exc:
                 problems.extend(f"{path}: {p}" for p in exc.problems)
+            except httpx.TransportError as exc:
+                print(
+                    f"error: cannot reach the registry at {client.base_url}: {exc}", file=sys.stderr
+                )
+                raise typer.Exit(EXIT_INTERNAL) from None
     if problems:
         raise UserError(problems)
 

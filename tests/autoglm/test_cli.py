@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.autoglm.run import autoglm
 from tests.readers import markdown_headings, open_docx, pdf_fonts, pdf_text, squash
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def autoglm(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "autoglm", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
 
 
 def _provenance(markdown: str) -> dict[str, Any]:
