@@ -154,7 +154,7 @@ def test_bad_template_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     bad.write_text("name: x\nbody: '{{ \"\".__class__.__mro__ }}'\n")
     result = autoglm("render", str(bad), "-o", str(tmp_path / "out"))
     assert result.returncode == 2
-    assert "refused unsafe access" in result.stderr
+    assert "'__class__' is not allowed in templates" in result.stderr
     assert not (tmp_path / "out").exists()
 
 
