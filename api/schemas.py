@@ -9,6 +9,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry.models import AuditEntry, Template, TemplateVersion
+from registry.permissions import TemplateAccess
 from registry.templates import access_of
 
 
@@ -55,6 +56,14 @@ class AccessBody(BaseModel):
     read_roles: list[str] = Field(default_factory=list, max_length=50)
     run_roles: list[str] = Field(default_factory=list, max_length=50)
 
+    @classmethod
+    def of(cls, access: TemplateAccess) -> AccessBody:
+        return cls(
+            owner_team=access.owner_team,
+            read_roles=sorted(access.read_roles),
+            run_roles=sorted(access.run_roles),
+        )
+
 
 class TemplateOut(BaseModel):
     name: str
@@ -67,16 +76,11 @@ class TemplateOut(BaseModel):
 
     @classmethod
     def of(cls, template: Template) -> TemplateOut:
-        access = access_of(template)
         active = template.active_version
         return cls(
             name=template.name,
             category=template.category,
-            access=AccessBody(
-                owner_team=access.owner_team,
-                read_roles=sorted(access.read_roles),
-                run_roles=sorted(access.run_roles),
-            ),
+            access=AccessBody.of(access_of(template)),
             archived_at=template.archived_at,
             created_at=template.created_at,
             active_version=VersionOut.of(template, active) if active else None,

@@ -154,7 +154,7 @@ def restore(name: str, session: SessionDep, actor: CurrentActor) -> TemplateOut:
 
 @router.get("/{name}/access", response_model=AccessBody, responses={404: {}})
 def get_access(name: str, session: SessionDep, actor: CurrentActor) -> AccessBody:
-    return TemplateOut.of(templates.find(session, actor, name, READ)).access
+    return AccessBody.of(templates.access_of(templates.find(session, actor, name, READ)))
 
 
 @router.put("/{name}/access", response_model=AccessBody, responses={404: {}, 422: {}})
@@ -169,8 +169,4 @@ def set_access(name: str, body: AccessBody, session: SessionDep, actor: CurrentA
         run_roles=body.run_roles,
     )
     session.commit()
-    return AccessBody(
-        owner_team=access.owner_team,
-        read_roles=sorted(access.read_roles),
-        run_roles=sorted(access.run_roles),
-    )
+    return AccessBody.of(access)

@@ -8,17 +8,16 @@ from sqlalchemy.orm import Session
 
 from registry.accounts import get_team
 from registry.audit import record
-from registry.errors import Conflict, Invalid
+from registry.errors import Invalid
 from registry.models import Template, TemplateRole, utcnow
 from registry.permissions import Actor, Permission, TemplateAccess
-from registry.templates import access_of, find, get_version, role_rows
+from registry.templates import access_of, find, get_version, require_not_archived, role_rows
 
 
 def activate(session: Session, actor: Actor, name: str, version: str) -> Template:
     """Make `version` the one that runs: publishing a new version and rolling back are the same."""
     template = find(session, actor, name, Permission.TEMPLATE_PUBLISH)
-    if template.archived_at is not None:
-        raise Conflict(f"template {name!r} is archived; restore it first", "archived")
+    require_not_archived(template)
     chosen = get_version(session, template, version)
     previous = template.active_version.version if template.active_version else None
     if previous != chosen.version:

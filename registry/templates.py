@@ -81,17 +81,16 @@ def versions(session: Session, template: Template) -> list[TemplateVersion]:
     return list(session.scalars(query.order_by(TemplateVersion.id)))
 
 
-def latest_version(session: Session, template: Template) -> TemplateVersion | None:
-    query = select(TemplateVersion).where(TemplateVersion.template_id == template.id)
-    return session.scalar(query.order_by(TemplateVersion.id.desc()).limit(1))
-
-
-def get_version(session: Session, template: Template, version: str) -> TemplateVersion:
-    row = session.scalar(
+def _find_version(session: Session, template: Template, version: str) -> TemplateVersion | None:
+    return session.scalar(
         select(TemplateVersion).where(
             TemplateVersion.template_id == template.id, TemplateVersion.version == version
         )
     )
+
+
+def get_version(session: Session, template: Template, version: str) -> TemplateVersion:
+    row = _find_version(session, template, version)
     if row is None:
         raise NotFound(
             f"template {template.name!r} has no version {version!r}", "version_not_found"
@@ -120,11 +119,7 @@ def upload(
         template = _create_template(session, actor, spec, owner_team)
     else:
         _check_can_add_version(actor, template)
-    if session.scalar(
-        select(TemplateVersion.id).where(
-            TemplateVersion.template_id == template.id, TemplateVersion.version == spec.version
-        )
-    ):
+    if _find_version(session, template, spec.version) is not None:
         raise _version_exists(spec)
     row = TemplateVersion(
         template_id=template.id,
@@ -226,6 +221,10 @@ def _check_can_add_version(actor: Actor, template: Template) -> None:
         raise Conflict(
             f"template name {template.name!r} is not available", "name_unavailable"
         ) from None
+    require_not_archived(template)
+
+
+def require_not_archived(template: Template) -> None:
     if template.archived_at is not None:
         raise Conflict(f"template {template.name!r} is archived; restore it first", "archived")
 
