@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -71,31 +72,39 @@ def ensure_builtin_roles(session: Session) -> None:
     session.flush()
 
 
+Named = TypeVar("Named", Principal, Team, Role)
+
+
+def _by_name(session: Session, model: type[Named], name: str) -> Named:
+    row = session.scalar(select(model).where(model.name == name))
+    if row is None:
+        kind = model.__tablename__.removesuffix("s")
+        raise NotFound(f"{kind} {name!r} not found", f"{kind}_not_found")
+    return row
+
+
+def _require_new(session: Session, model: type[Named], name: str) -> None:
+    """A usable name that no row of `model` holds yet."""
+    kind = model.__tablename__.removesuffix("s")
+    _check_name(kind, name)
+    if session.scalar(select(model.id).where(model.name == name)) is not None:
+        raise Conflict(f"{kind} {name!r} already exists", f"{kind}_exists")
+
+
 def get_principal(session: Session, name: str) -> Principal:
-    principal = session.scalar(select(Principal).where(Principal.name == name))
-    if principal is None:
-        raise NotFound(f"principal {name!r} not found", "principal_not_found")
-    return principal
+    return _by_name(session, Principal, name)
 
 
 def get_team(session: Session, name: str) -> Team:
-    team = session.scalar(select(Team).where(Team.name == name))
-    if team is None:
-        raise NotFound(f"team {name!r} not found", "team_not_found")
-    return team
+    return _by_name(session, Team, name)
 
 
 def get_role(session: Session, name: str) -> Role:
-    role = session.scalar(select(Role).where(Role.name == name))
-    if role is None:
-        raise NotFound(f"role {name!r} not found", "role_not_found")
-    return role
+    return _by_name(session, Role, name)
 
 
 def create_team(session: Session, actor: Actor, name: str) -> Team:
-    _check_name("team", name)
-    if session.scalar(select(Team.id).where(Team.name == name)) is not None:
-        raise Conflict(f"team {name!r} already exists", "team_exists")
+    _require_new(session, Team, name)
     team = Team(name=name)
     session.add(team)
     record(session, actor, "team.create", "team", name)
@@ -109,8 +118,7 @@ def create_role(session: Session, actor: Actor, name: str, permissions: list[str
         raise Invalid(
             f"unknown permission(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
-    if session.scalar(select(Role.id).where(Role.name == name)) is not None:
-        raise Conflict(f"role {name!r} already exists", "role_exists")
+    _require_new(session, Role, name)
     role = Role(name=name, permissions=sorted(set(permissions)))
     session.add(role)
     record(session, actor, "role.create", "role", name, details={"permissions": role.permissions})
@@ -126,11 +134,9 @@ def create_principal(
     teams: Sequence[str] = (),
     roles: Sequence[str] = (),
 ) -> Principal:
-    _check_name("principal", name)
+    _require_new(session, Principal, name)
     if kind not in PRINCIPAL_KINDS:
         raise Invalid(f"principal kind must be one of {', '.join(PRINCIPAL_KINDS)}")
-    if session.scalar(select(Principal.id).where(Principal.name == name)) is not None:
-        raise Conflict(f"principal {name!r} already exists", "principal_exists")
     principal = Principal(
         name=name,
         kind=kind,
