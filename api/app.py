@@ -1,30 +1,42 @@
-"""The FastAPI application: `create_app()` wires settings and the database; no model is loaded."""
+"""The FastAPI application: `create_app()` wires settings, database, queue and artifact store.
+
+No model is loaded here: jobs are queued and run by workers.
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import audit, problems, templates
+from api import audit, health, jobs, problems, templates
 from core.db import make_engine, session_factory
 from core.settings import Settings, get_settings
+from registry.storage import ArtifactStore, LocalArtifactStore
+from triggers.dispatch import Dispatcher, dispatcher_for
 
-DESCRIPTION = """Template registry of Open-AutoGLM docgen.
+DESCRIPTION = """Open-AutoGLM docgen: template registry and document jobs.
 
 Authenticate with `Authorization: Bearer <token>` (tokens come from `autoglm admin`).
 Errors are JSON: `{"error": {"code": "...", "message": "...", "problems": [...]}}`.
-A template you may not read answers 404, exactly like a missing one."""
+A template or job you may not read answers 404, exactly like a missing one."""
 
 
 def create_app(
-    settings: Settings | None = None, sessions: sessionmaker[Session] | None = None
+    settings: Settings | None = None,
+    sessions: sessionmaker[Session] | None = None,
+    dispatcher: Dispatcher | None = None,
+    store: ArtifactStore | None = None,
 ) -> FastAPI:
-    """An app on `settings` (default: the environment) and `sessions` (default: its database)."""
+    """An app on `settings` (default: the environment); the other parts default from it."""
     settings = settings or get_settings()
     app = FastAPI(title="Open-AutoGLM docgen", version="0.1.0", description=DESCRIPTION)
     app.state.settings = settings
     app.state.sessions = sessions or session_factory(make_engine(settings.database_url))
+    app.state.dispatcher = dispatcher or dispatcher_for(settings)
+    app.state.store = store or LocalArtifactStore(settings.artifact_dir)
     problems.install(app)
     app.include_router(templates.router)
+    app.include_router(jobs.router)
     app.include_router(audit.router)
+    app.include_router(health.router)
     return app

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from autoglm import admin, database, push, serve
+from autoglm import admin, database, push, scheduler, serve, worker
 from autoglm.exits import exits_cleanly
 from core.errors import UserError
 from core.logging import configure_logging
@@ -24,6 +24,8 @@ app.add_typer(database.app, name="db")
 app.add_typer(admin.app, name="admin")
 app.command(name="push")(push.push)
 app.command(name="serve")(serve.serve)
+app.command(name="worker")(worker.worker)
+app.command(name="scheduler")(scheduler.scheduler)
 
 
 @app.command()

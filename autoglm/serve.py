@@ -1,19 +1,30 @@
-"""`autoglm serve`: the HTTP API. On the embedded SQLite default it migrates the database itself."""
+"""`autoglm serve`: the HTTP API; on embedded defaults also a worker and the sweeper, in-process.
+
+With no `AUTOGLM_BROKER_URL` one process does everything on SQLite: jobs go to an in-process
+queue whose thread runs them with the bundled model. With a broker it serves the API only;
+`autoglm worker` and `autoglm scheduler` run elsewhere.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 from typing import Annotated
 
+import structlog
 import typer
 import uvicorn
-from sqlalchemy.engine import make_url
 
-import migrations
 from api.app import create_app
 from autoglm.exits import exits_cleanly
-from core.errors import UserError
+from autoglm.runtime import build_runner, ensure_migrated
 from core.logging import configure_logging
-from core.settings import get_settings
+from core.settings import Settings, get_settings
+from triggers.dispatch import LocalQueue
+from triggers.sweeper import SweeperLoop, sweep
+
+log = structlog.get_logger(__name__)
 
 
 @exits_cleanly
@@ -21,17 +32,39 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Default AUTOGLM_API_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Default AUTOGLM_API_PORT.")] = None,
 ) -> None:
-    """Serve the registry API (OpenAPI docs at /docs)."""
+    """Serve the API (OpenAPI docs at /docs); with no broker, run jobs in this process too."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    url = settings.database_url
-    if migrations.current(url) != migrations.head():
-        if make_url(url).get_backend_name() != "sqlite":
-            raise UserError("the database is not migrated; run `autoglm db upgrade` first")
-        migrations.upgrade(url)
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        log_config=None,
+    ensure_migrated(settings)
+    address = (host or settings.api_host, port or settings.api_port)
+    if settings.broker_url:
+        uvicorn.run(create_app(settings), host=address[0], port=address[1], log_config=None)
+        return
+    _serve_embedded(settings, *address)
+
+
+def _serve_embedded(settings: Settings, host: str, port: int) -> None:
+    queue_holder: list[LocalQueue] = []
+    runner = build_runner(
+        settings,
+        lambda job_id, delay: queue_holder[0].send(job_id, delay=delay),
+        f"{socket.gethostname()}:{os.getpid()}:embedded",
     )
+    queue = LocalQueue(runner.run).start()
+    queue_holder.append(queue)
+    with runner.sessions() as session:  # jobs left queued by a previous run go out now
+        sweep(session, queue, resend_after=0)
+    app = create_app(settings, sessions=runner.sessions, dispatcher=queue)
+    sweeper = SweeperLoop(
+        runner.sessions,
+        queue,
+        interval=settings.sweep_interval_seconds,
+        resend_after=settings.resend_after_seconds,
+    ).start()
+    threading.Thread(target=runner.generator, name="model-warm-up", daemon=True).start()
+    log.info("embedded mode: API, worker and sweeper in one process", host=host, port=port)
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None)
+    finally:
+        sweeper.stop()
+        queue.stop()

@@ -42,6 +42,29 @@ class Settings(BaseSettings):
     registry_url: str = Field(
         default="http://127.0.0.1:8000", description="Registry that `autoglm push` uploads to."
     )
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker (redis://…, amqp://…); default: a queue inside `autoglm serve`.",
+    )
+    broker_visibility_timeout: int = Field(
+        default=7200, ge=10, description="Seconds before Redis redelivers an unacked task."
+    )
+    artifact_dir: Path = Field(default=Path("var/artifacts"), description="Where jobs' files go.")
+    job_lease_seconds: float = Field(
+        default=60.0, gt=0, description="A running job not renewed for this long is re-run."
+    )
+    sweep_interval_seconds: float = Field(
+        default=15.0, gt=0, description="How often the sweeper looks for stuck jobs."
+    )
+    resend_after_seconds: float = Field(
+        default=300.0, gt=0, description="Resend a job's task if nobody took it for this long."
+    )
+    worker_concurrency: int = Field(
+        default=1, ge=1, description="Worker processes per `autoglm worker` (one model each)."
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="`autoglm worker` serves /metrics here."
+    )
     token: str | None = Field(
         default=None, repr=False, description="Bearer token `autoglm push` sends."
     )

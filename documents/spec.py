@@ -239,6 +239,19 @@ class ExportSpec(Strict):
         return list(dict.fromkeys(_canonical_format(n) for n in names))
 
 
+def canonical_formats(names: list[str]) -> list[str]:
+    """Canonical names for `names`, in order without repeats; `ValueError` names each unknown."""
+    problems, found = [], []
+    for name in names:
+        try:
+            found.append(_canonical_format(name))
+        except ValueError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ValueError("; ".join(problems))
+    return list(dict.fromkeys(found))
+
+
 def _canonical_format(name: str) -> str:
     try:
         return FORMAT_ALIASES[name.strip().lower()]

@@ -14,6 +14,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -207,3 +208,74 @@ class AuditEntry(Base):
     target_type: Mapped[str] = mapped_column(String(32))
     target: Mapped[str] = mapped_column(String(300))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "dead")
+
+
+class Job(Base):
+    """One document to make. The row is the truth; the broker only carries its id.
+
+    `attempts` doubles as a fencing token: a worker may only finish the attempt it claimed,
+    so a worker that lost its lease cannot overwrite the one that took over.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(f"status IN {JOB_STATUSES!r}", name="status"),
+        UniqueConstraint("requested_by", "idempotency_key"),
+        Index("ix_jobs_status_lease", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("template_versions.id"))
+    inputs: Mapped[dict[str, Any]]
+    formats: Mapped[list[str]]
+    seed: Mapped[int]
+    requested_by: Mapped[str] = mapped_column(String(100))
+    requested_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("principals.id", ondelete="SET NULL")
+    )
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    trace_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int]
+    timeout_seconds: Mapped[int]
+    retry_delay_seconds: Mapped[float] = mapped_column(Float)
+    backoff: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    dispatched_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]
+    worker: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    generation: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    template: Mapped[Template] = relationship(lazy="joined")
+    version: Mapped[TemplateVersion] = relationship(lazy="joined")
+    artifacts: Mapped[list[JobArtifact]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="JobArtifact.format"
+    )
+
+
+class JobArtifact(Base):
+    """One exported file of a job; one per format, so a retried job never has two sets."""
+
+    __tablename__ = "job_artifacts"
+    __table_args__ = (UniqueConstraint("job_id", "format"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    format: Mapped[str] = mapped_column(String(16))
+    filename: Mapped[str] = mapped_column(String(200))
+    uri: Mapped[str] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

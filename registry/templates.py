@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select, exists, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from documents.loader import load_template_text
+from documents.loader import LoadedTemplate, load_template_text
 from documents.spec import TemplateSpec
 from registry.accounts import get_team
 from registry.audit import record
@@ -41,11 +42,14 @@ def find(session: Session, actor: Actor, name: str, permission: Permission) -> T
     return template
 
 
-def visible(actor: Actor, query: Select[Any]) -> Select[Any]:
-    """Narrow a query over `Template` to the rows `actor` may read."""
+def visible(
+    actor: Actor, query: Select[Any], permission: Permission = Permission.TEMPLATE_READ
+) -> Select[Any]:
+    """Narrow a query joined to `Template` and its owner `Team` to the rows on which `actor`
+    holds `permission` (a read-like one: `read_roles` and `run_roles` both extend it)."""
     if actor.is_admin:
         return query
-    if Permission.TEMPLATE_READ not in actor.permissions:
+    if permission not in actor.permissions:
         return query.where(false())
     shared = exists().where(
         TemplateRole.template_id == Template.id,
@@ -242,3 +246,14 @@ def role_rows(session: Session, names: Sequence[str]) -> list[Role]:
     if missing := sorted(set(names) - {r.name for r in rows}):
         raise Invalid(f"unknown role(s): {', '.join(missing)}", "unknown_role")
     return rows
+
+
+def load_version(version: TemplateVersion) -> LoadedTemplate:
+    """The parsed template of a stored version; parsed once per process and content."""
+    return _load_source(version.id, version.content_sha256, version.source, version.template.name)
+
+
+@lru_cache(maxsize=256)
+def _load_source(_version_id: int, _sha256: str, source: str, name: str) -> LoadedTemplate:
+    raw = source.encode("utf-8")
+    return load_template_text(raw, name, max_bytes=len(raw) + 1)

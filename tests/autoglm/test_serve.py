@@ -9,15 +9,23 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.autoglm.run import ROOT
+from tests.autoglm.run import ROOT, autoglm
 from tests.database import fresh_database
+from tests.jobs_support import REPORT
 from tests.live import free_port
+from tests.readers import markdown_headings, open_docx, pdf_text, squash
+from tests.stack import Stack
 
 
 def test_serve_migrates_sqlite_and_answers(tmp_path: Path) -> None:
     port = free_port()
-    env = os.environ | {"AUTOGLM_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'a.db'}"}
+    env = os.environ | {
+        "AUTOGLM_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'a.db'}",
+        "AUTOGLM_ARTIFACT_DIR": str(tmp_path / "artifacts"),
+        "AUTOGLM_BROKER_URL": "",
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "autoglm", "serve", "--port", str(port)],
         cwd=ROOT,
@@ -57,3 +65,40 @@ def test_serve_refuses_an_unmigrated_postgres() -> None:
         )
     assert result.returncode == 2
     assert "run `autoglm db upgrade` first" in result.stderr
+
+
+@pytest.mark.model
+def test_embedded_default_runs_a_job_with_nothing_but_serve(tmp_path: Path) -> None:
+    """No broker, no PostgreSQL: SQLite, the in-process queue and the bundled model."""
+    env = {
+        "AUTOGLM_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'autoglm.db'}",
+        "AUTOGLM_ARTIFACT_DIR": str(tmp_path / "var" / "artifacts"),
+        "AUTOGLM_BROKER_URL": "",
+    }
+    assert autoglm("db", "upgrade", env=env).returncode == 0
+    token = autoglm("admin", "init", env=env).stdout.strip()
+    stack = Stack(
+        env=env, database_url=env["AUTOGLM_DATABASE_URL"], artifacts=tmp_path / "a", token=token
+    )
+    try:
+        stack.serve()
+        stack.upload(REPORT)
+        assert httpx.get(f"{stack.url}/readyz").json()["checks"] == {
+            "database": "ok",
+            "queue": "ok",
+        }
+        job = stack.submit({"template": "weekly", "inputs": {"team": "Ops"}})
+        done = stack.wait_status(job["id"], {"succeeded", "dead"}, 120)
+        assert done["status"] == "succeeded", done["error"]
+        assert done["generation"][0]["model"].startswith("SmolLM2")
+        markdown = stack.download(job["id"], "md").content.decode("utf-8")
+        assert (1, "Weekly report: Ops") in markdown_headings(markdown)
+        pdf = stack.download(job["id"], "pdf").content
+        assert "Weeklyreport:Ops" in squash(pdf_text(pdf, tmp_path))
+        docx_file = stack.download(job["id"], "docx").content
+        assert "Weekly report: Ops" in [p.text for p in open_docx(docx_file).paragraphs]
+        metrics = httpx.get(f"{stack.url}/metrics").text
+        assert 'autoglm_jobs{status="succeeded"} 1.0' in metrics
+        assert 'autoglm_tokens_generated_total{template="weekly"}' in metrics
+    finally:
+        stack.stop()

@@ -24,6 +24,8 @@ TABLES = {
     "template_roles",
     "template_versions",
     "audit_log",
+    "jobs",
+    "job_artifacts",
 }
 
 
@@ -66,3 +68,11 @@ def test_migrations_match_the_models(empty_url: str) -> None:
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_the_jobs_revision_downgrades_alone(empty_url: str) -> None:
+    migrations.upgrade(empty_url)
+    migrations.downgrade(empty_url, "0001")
+    assert tables(empty_url) == TABLES - {"jobs", "job_artifacts"}
+    migrations.upgrade(empty_url)
+    assert tables(empty_url) == TABLES

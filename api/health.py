@@ -1,0 +1,78 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.responses import Response
+
+from registry.jobs import counts_by_status
+from registry.models import JOB_STATUSES
+from triggers.dispatch import Dispatcher
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is alive (it answers)."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "A dependency is unreachable."}})
+def readyz(request: Request) -> JSONResponse:
+    """Ready when the database answers and the job queue is reachable."""
+    checks: dict[str, str] = {}
+    try:
+        with request.app.state.sessions() as session:
+            session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    try:
+        request.app.state.dispatcher.ping()
+        checks["queue"] = "ok"
+    except Exception as exc:
+        checks["queue"] = f"unreachable: {type(exc).__name__}: {exc}"
+    ready = all(v == "ok" for v in checks.values())
+    body = {"status": "ready" if ready else "not_ready", "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+class JobStateCollector(Collector):
+    """Jobs by status and queue depth, read at scrape time (they live in the database/broker)."""
+
+    def __init__(self, sessions: sessionmaker[Session], dispatcher: Dispatcher) -> None:
+        self.sessions = sessions
+        self.dispatcher = dispatcher
+
+    def collect(self) -> Any:
+        jobs = GaugeMetricFamily("autoglm_jobs", "Jobs by status.", labels=["status"])
+        with self.sessions() as session:
+            counts = counts_by_status(session)
+        for status in JOB_STATUSES:
+            jobs.add_metric([status], counts.get(status, 0))
+        yield jobs
+        try:
+            depth = self.dispatcher.depth()
+        except Exception:
+            depth = None
+        if depth is not None:
+            yield GaugeMetricFamily("autoglm_queue_depth", "Job messages waiting.", value=depth)
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    """Prometheus text: job counts and queue depth, plus this process's own metrics (the
+    in-process worker's durations and tokens on the embedded default)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(JobStateCollector(request.app.state.sessions, request.app.state.dispatcher))
+    body = generate_latest(registry) + generate_latest(REGISTRY)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

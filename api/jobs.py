@@ -1,0 +1,125 @@
+"""Jobs: submit (202, then a worker runs it), read, list, and download artifacts."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
+
+from api.deps import CurrentActor, SessionDep, SettingsDep
+from api.job_schemas import JobIn, JobOut, job_url
+from documents.spec import canonical_formats
+from registry import jobs
+from registry.errors import Conflict, NotFound
+from registry.storage import ArtifactStore
+from triggers.dispatch import Dispatcher
+from triggers.submit import JobRequest, submit
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+TRACE_ID = re.compile(r"^[0-9A-Za-z._-]{1,64}$")
+Status = Literal["queued", "running", "succeeded", "failed", "dead"]
+
+
+def trace_id_of(x_trace_id: str | None, traceparent: str | None) -> str | None:
+    """The caller's trace id: `X-Trace-Id`, else the W3C `traceparent` trace id, else None."""
+    if x_trace_id and TRACE_ID.match(x_trace_id):
+        return x_trace_id
+    if traceparent and (match := TRACEPARENT.match(traceparent.strip().lower())):
+        return match.group(1)
+    return None
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobOut,
+    responses={200: {"description": "The idempotency key named an existing job."}},
+)
+def create_job(
+    body: JobIn,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: CurrentActor,
+    x_trace_id: Annotated[str | None, Header()] = None,
+    traceparent: Annotated[str | None, Header()] = None,
+) -> JobOut:
+    """Validate and queue a job; a repeated idempotency key returns the first job (200)."""
+    dispatcher: Dispatcher = request.app.state.dispatcher
+    job_request = JobRequest(
+        template=body.template,
+        version=body.version,
+        inputs=body.inputs,
+        formats=body.formats,
+        idempotency_key=body.idempotency_key,
+        trace_id=trace_id_of(x_trace_id, traceparent),
+    )
+    submission = submit(session, actor, job_request, dispatcher, settings)
+    job = submission.job
+    if not submission.created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = job_url(job.id)
+    response.headers["X-Trace-Id"] = job.trace_id
+    return JobOut.of(job)
+
+
+@router.get("", response_model=list[JobOut])
+def list_jobs(
+    session: SessionDep,
+    actor: CurrentActor,
+    template: str | None = None,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[JobOut]:
+    """Newest first; only jobs of templates on which the caller holds `job:read`."""
+    rows = jobs.list_jobs(
+        session, actor, template=template, status=status, limit=limit, offset=offset
+    )
+    return [JobOut.of(job) for job in rows]
+
+
+@router.get("/{job_id}", response_model=JobOut, responses={404: {}})
+def get_job(job_id: str, session: SessionDep, actor: CurrentActor) -> JobOut:
+    return JobOut.of(jobs.get(session, actor, job_id))
+
+
+@router.get(
+    "/{job_id}/artifacts/{format}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, 404: {}, 409: {}},
+)
+def download_artifact(
+    job_id: str, format: str, request: Request, session: SessionDep, actor: CurrentActor
+) -> Response:
+    """The exported file, with its content type and a download name."""
+    job = jobs.get(session, actor, job_id)
+    try:
+        wanted = canonical_formats([format])[0]
+    except ValueError as exc:
+        raise NotFound(str(exc), "artifact_not_found") from None
+    if job.status != "succeeded":
+        raise Conflict(f"job {job_id!r} is {job.status}; it has no artifacts yet", "not_ready")
+    artifact = next((a for a in job.artifacts if a.format == wanted), None)
+    if artifact is None:
+        raise NotFound(f"job {job_id!r} has no {wanted} artifact", "artifact_not_found")
+    store: ArtifactStore = request.app.state.store
+    path = store.local_path(artifact.uri)
+    headers = {"ETag": f'"{artifact.sha256}"'}
+    if path is not None:
+        if not path.is_file():
+            raise NotFound(f"artifact {artifact.filename!r} is missing", "artifact_missing")
+        return FileResponse(
+            path, media_type=artifact.content_type, filename=artifact.filename, headers=headers
+        )
+    headers["Content-Disposition"] = f"attachment; filename*=utf-8''{quote(artifact.filename)}"
+    return StreamingResponse(
+        store.open(artifact.uri), media_type=artifact.content_type, headers=headers
+    )

@@ -1,0 +1,45 @@
+"""Wiring shared by `serve`, `worker` and `scheduler`: database checks and the job runner."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import make_url
+
+import migrations
+from core.db import make_engine, session_factory
+from core.errors import UserError
+from core.settings import Settings
+from registry.storage import LocalArtifactStore
+
+if TYPE_CHECKING:
+    from workers.execution import JobRunner, Resend
+
+
+def ensure_migrated(settings: Settings) -> None:
+    """Migrate the embedded SQLite database; refuse to start on an unmigrated server database."""
+    url = settings.database_url
+    if migrations.current(url) == migrations.head():
+        return
+    if make_url(url).get_backend_name() != "sqlite":
+        raise UserError("the database is not migrated; run `autoglm db upgrade` first")
+    migrations.upgrade(url)
+
+
+def build_runner(settings: Settings, resend: Resend, worker_name: str) -> JobRunner:
+    """A runner with its own engine (made in the process that uses it, after any fork).
+
+    The pipeline (WeasyPrint, llama.cpp) is imported here, not at module load, so commands
+    that never run jobs start fast.
+    """
+    from generation.llama import LlamaEngine  # noqa: PLC0415
+    from workers.execution import JobRunner  # noqa: PLC0415
+
+    return JobRunner(
+        sessions=session_factory(make_engine(settings.database_url)),
+        settings=settings,
+        make_generator=lambda: LlamaEngine.from_settings(settings),
+        store=LocalArtifactStore(settings.artifact_dir),
+        resend=resend,
+        worker_name=worker_name,
+    )

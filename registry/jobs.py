@@ -1,0 +1,272 @@
+"""The job lifecycle in the database: claim, renew, finish, fail, and find what needs a resend.
+
+Every transition is one conditional UPDATE, so two workers (or a worker and the sweeper)
+racing over one job cannot both win. ``attempts`` is the fencing token: a worker finishes only
+the attempt it claimed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from registry.errors import NotFound
+from registry.models import Job, JobArtifact, Team, Template, utcnow
+from registry.permissions import Actor, Permission, can
+from registry.templates import access_of, visible
+
+MAX_BACKOFF_SECONDS = 3600.0
+EARLY_START_SLACK = timedelta(milliseconds=50)
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    format: str
+    filename: str
+    uri: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class FailureOutcome:
+    status: str  # "failed" (a retry is due in `retry_in` seconds) or "dead"
+    retry_in: float = 0.0
+
+
+def job_not_found(job_id: str) -> NotFound:
+    # The same answer for a missing job and for one the caller may not read.
+    return NotFound(f"job {job_id!r} not found", "job_not_found")
+
+
+def get(session: Session, actor: Actor, job_id: str) -> Job:
+    """The job if `actor` may read jobs of its template; otherwise `NotFound`."""
+    job = session.get(Job, job_id)
+    if job is None or not can(actor, Permission.JOB_READ, access_of(job.template)):
+        raise job_not_found(job_id)
+    return job
+
+
+def list_jobs(
+    session: Session,
+    actor: Actor,
+    *,
+    template: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Job]:
+    """Newest first, only jobs of templates on which `actor` holds `job:read`."""
+    query = select(Job).join(Template, Job.template_id == Template.id)
+    query = query.join(Team, Template.owner_team_id == Team.id)
+    if template is not None:
+        query = query.where(Template.name == template)
+    if status is not None:
+        query = query.where(Job.status == status)
+    query = visible(actor, query, Permission.JOB_READ)
+    query = query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
+    return list(session.scalars(query))
+
+
+def by_idempotency_key(session: Session, requester: str, key: str) -> Job | None:
+    return session.scalar(
+        select(Job).where(Job.requested_by == requester, Job.idempotency_key == key)
+    )
+
+
+def claim(session: Session, job_id: str, worker: str, lease_seconds: float) -> Job | None:
+    """Start the next attempt if the job is due; None when it is done, dead, not yet due,
+    or held by a live worker. Commits, so the claim is visible to every other process."""
+    now = utcnow()
+    due = or_(
+        Job.status == "queued",
+        and_(Job.status == "failed", Job.next_attempt_at <= now + EARLY_START_SLACK),
+        and_(Job.status == "running", Job.lease_expires_at < now),
+    )
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, due, Job.attempts < Job.max_attempts)
+        .values(
+            status="running",
+            attempts=Job.attempts + 1,
+            started_at=now,
+            next_attempt_at=None,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            worker=worker,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if _rowcount(result) == 0:
+        return None
+    return session.get(Job, job_id, populate_existing=True)
+
+
+def seconds_until_due(session: Session, job_id: str) -> float | None:
+    """For a failed job whose retry is not due yet (an early or duplicate message): how long
+    until it is. None for any other state."""
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None or job.status != "failed" or job.next_attempt_at is None:
+        return None
+    return max((job.next_attempt_at - utcnow()).total_seconds(), 0.0)
+
+
+def renew_lease(session: Session, job_id: str, attempt: int, lease_seconds: float) -> bool:
+    """Push the lease forward while the attempt runs; False if it was taken over."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "running", Job.attempts == attempt)
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return _rowcount(result) == 1
+
+
+def complete(
+    session: Session,
+    job_id: str,
+    attempt: int,
+    *,
+    generation: list[dict[str, Any]],
+    artifacts: list[StoredArtifact],
+    timings: dict[str, Any],
+) -> bool:
+    """Mark the attempt succeeded and record its artifacts, in one transaction.
+
+    False (and nothing written) when this attempt no longer owns the job.
+    """
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "running", Job.attempts == attempt)
+        .values(
+            status="succeeded",
+            finished_at=utcnow(),
+            lease_expires_at=None,
+            error=None,
+            generation=generation,
+            timings=timings,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(result) == 0:
+        session.rollback()
+        return False
+    session.execute(delete(JobArtifact).where(JobArtifact.job_id == job_id))
+    session.add_all(
+        JobArtifact(
+            job_id=job_id,
+            format=a.format,
+            filename=a.filename,
+            uri=a.uri,
+            content_type=a.content_type,
+            size=a.size,
+            sha256=a.sha256,
+        )
+        for a in artifacts
+    )
+    session.commit()
+    return True
+
+
+def fail(
+    session: Session, job: Job, attempt: int, error: str, *, permanent: bool
+) -> FailureOutcome | None:
+    """Record a failed attempt: `failed` with a backoff when attempts remain, else `dead`.
+
+    None when this attempt no longer owns the job.
+    """
+    now = utcnow()
+    if permanent or attempt >= job.max_attempts:
+        outcome = FailureOutcome("dead")
+        values: dict[str, Any] = {"status": "dead", "finished_at": now}
+    else:
+        outcome = FailureOutcome("failed", backoff_seconds(job, attempt))
+        values = {
+            "status": "failed",
+            "next_attempt_at": now + timedelta(seconds=outcome.retry_in),
+            "dispatched_at": now,
+        }
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status == "running", Job.attempts == attempt)
+        .values(error=error[:4000], lease_expires_at=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return outcome if _rowcount(result) == 1 else None
+
+
+def backoff_seconds(job: Job, attempt: int) -> float:
+    """Delay before the attempt after `attempt`: fixed, none, or doubling from the first."""
+    if job.backoff == "none":
+        return 0.0
+    if job.backoff == "fixed":
+        return float(job.retry_delay_seconds)
+    return min(float(job.retry_delay_seconds) * 2.0 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+
+
+def bury_lost(session: Session) -> list[str]:
+    """Jobs whose worker vanished during their last attempt: mark them `dead`."""
+    now = utcnow()
+    lost = and_(
+        Job.status == "running", Job.lease_expires_at < now, Job.attempts >= Job.max_attempts
+    )
+    ids = list(session.scalars(select(Job.id).where(lost)))
+    if ids:
+        session.execute(
+            update(Job)
+            .where(Job.id.in_(ids), lost)
+            .values(
+                status="dead",
+                finished_at=now,
+                lease_expires_at=None,
+                error="the worker was lost during the last attempt (its lease expired)",
+            )
+            .execution_options(synchronize_session=False)
+        )
+    session.commit()
+    return ids
+
+
+def due_for_resend(session: Session, resend_after: float, limit: int = 500) -> list[Job]:
+    """Jobs whose task message may have been lost: queued or due for a retry with no send for
+    `resend_after` seconds, or running on an expired lease. Marks them as sent now."""
+    now = utcnow()
+    quiet = or_(
+        Job.dispatched_at.is_(None), Job.dispatched_at < now - timedelta(seconds=resend_after)
+    )
+    stuck = or_(
+        and_(Job.status == "queued", quiet),
+        and_(Job.status == "failed", Job.next_attempt_at < now, quiet),
+        and_(
+            Job.status == "running",
+            Job.lease_expires_at < now,
+            Job.attempts < Job.max_attempts,
+            quiet,
+        ),
+    )
+    jobs = list(session.scalars(select(Job).where(stuck).order_by(Job.created_at).limit(limit)))
+    if jobs:
+        session.execute(
+            update(Job)
+            .where(Job.id.in_([j.id for j in jobs]))
+            .values(dispatched_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    session.commit()
+    return jobs
+
+
+def counts_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Job.status, func.count()).group_by(Job.status))
+    return {status: count for status, count in rows}
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)

@@ -1,0 +1,68 @@
+"""Where artifact bytes live: local files now, object storage later, behind one small protocol.
+
+The pipeline and the API only ever see a URI string, so a bucket-backed store can replace
+the local one without touching either.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from registry.errors import NotFound
+
+SCHEME = "file:"
+
+
+class ArtifactStore(Protocol):
+    def put(self, key: str, data: bytes) -> str:
+        """Store `data` under `key` (``<job id>/<file name>``), replacing it; return its URI."""
+        ...
+
+    def open(self, uri: str) -> BinaryIO:
+        """Open a stored artifact for reading; `NotFound` if it is gone."""
+        ...
+
+    def local_path(self, uri: str) -> Path | None:
+        """The file behind `uri` when it is a local file (lets the API stream it), else None."""
+        ...
+
+
+class LocalArtifactStore:
+    """Files under one root folder; written to a temporary name and renamed into place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def put(self, key: str, data: bytes) -> str:
+        target = self._path_of(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.chmod(temp, 0o644)
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        return SCHEME + key
+
+    def open(self, uri: str) -> BinaryIO:
+        path = self.local_path(uri)
+        if path is None or not path.is_file():
+            raise NotFound(f"artifact {uri!r} is missing from the store", "artifact_missing")
+        return path.open("rb")
+
+    def local_path(self, uri: str) -> Path | None:
+        if not uri.startswith(SCHEME):
+            return None
+        return self._path_of(uri.removeprefix(SCHEME))
+
+    def _path_of(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root) or path == self.root:
+            raise ValueError(f"artifact key {key!r} escapes the store")
+        return path

@@ -1,0 +1,87 @@
+"""`autoglm worker` end to end: real PostgreSQL, Redis, Celery worker processes, real model."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.autoglm.run import autoglm
+from tests.jobs_support import REPORT
+from tests.readers import markdown_headings, open_docx, pdf_text, squash
+from tests.stack import distributed_stack
+
+pytestmark = pytest.mark.model
+
+LONG = """\
+name: long
+version: "1"
+variables: [topic]
+generate:
+  first:
+    prompt: "Write a long essay about {{ topic }}."
+    max_tokens: 400
+    temperature: 0.8
+  second:
+    prompt: "Write a long story about {{ topic }}."
+    max_tokens: 400
+    temperature: 0.8
+  third:
+    prompt: "Write a long poem about {{ topic }}."
+    max_tokens: 400
+    temperature: 0.8
+export:
+  formats: [md, docx]
+"""
+
+
+def test_a_job_over_http_is_run_by_a_worker_with_the_real_model(tmp_path: Path) -> None:
+    with distributed_stack(tmp_path, REPORT) as stack:
+        stack.start("worker")
+        job = stack.submit({"template": "weekly", "inputs": {"team": "Платформа"}})
+        done = stack.wait_status(job["id"], {"succeeded", "dead"}, 120)
+        assert done["status"] == "succeeded", done["error"]
+        assert done["attempts"] == 1
+        record = done["generation"][0]
+        assert record["model"].startswith("SmolLM2") and record["completion_tokens"] > 0
+        summary = record["text"].strip()
+        assert summary
+
+        pdf = stack.download(job["id"], "pdf")
+        assert pdf.headers["content-type"] == "application/pdf"
+        assert "Weeklyreport:Платформа" in squash(pdf_text(pdf.content, tmp_path))
+        word = stack.download(job["id"], "docx")
+        assert "Weekly report: Платформа" in [p.text for p in open_docx(word.content).paragraphs]
+        markdown = stack.download(job["id"], "md").content.decode("utf-8")
+        assert (1, "Weekly report: Платформа") in markdown_headings(markdown)
+        assert summary.splitlines()[0].strip() in markdown
+
+
+def test_a_job_survives_its_worker_being_killed(tmp_path: Path) -> None:
+    fast = {
+        "AUTOGLM_JOB_LEASE_SECONDS": "2",
+        "AUTOGLM_RESEND_AFTER_SECONDS": "1",
+        "AUTOGLM_SWEEP_INTERVAL_SECONDS": "0.5",
+    }
+    with distributed_stack(tmp_path, LONG, **fast) as stack:
+        worker = stack.start("worker")
+        stack.start("scheduler")
+        job = stack.submit({"template": "long", "inputs": {"topic": "rivers"}})
+        stack.wait_status(job["id"], {"running"}, 60)
+        time.sleep(1.5)  # well into the first field's generation
+        assert stack.job(job["id"])["status"] == "running"
+        stack.kill(worker)
+        stack.start("worker")
+        done = stack.wait_status(job["id"], {"succeeded", "dead"}, 180)
+        assert done["status"] == "succeeded", done["error"]
+        assert done["attempts"] == 2
+        assert sorted(a["format"] for a in done["artifacts"]) == ["docx", "md"]
+        files = sorted(p.name for p in (stack.artifacts / job["id"]).iterdir())
+        assert files == ["long-1.docx", "long-1.md"]  # one set, no leftovers
+
+
+def test_worker_without_a_broker_explains_itself() -> None:
+    result = autoglm("worker", env={"AUTOGLM_BROKER_URL": ""})
+    assert result.returncode == 2
+    assert "AUTOGLM_BROKER_URL is not set" in result.stderr

@@ -1,0 +1,53 @@
+"""The sweeper resends what a lost message left behind and buries jobs whose worker died."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from core.settings import Settings
+from registry import jobs
+from registry.accounts import authenticate
+from registry.models import Job, utcnow
+from tests import factories
+from tests.jobs_support import RecordingQueue, publish
+from triggers.submit import JobRequest, submit
+from triggers.sweeper import sweep
+
+
+def submitted(session: Session, key: str) -> Job:
+    user = factories.user(session, f"ci-{key}", teams=["a"], roles=["runner"])
+    actor = authenticate(session, user.token)
+    request = JobRequest("weekly", {"team": key})
+    return submit(session, actor, request, RecordingQueue(), Settings()).job
+
+
+def age(session: Session, job_id: str, **values: object) -> None:
+    session.execute(update(Job).where(Job.id == job_id).values(**values))
+    session.commit()
+
+
+def test_sweep_resends_stuck_jobs_once_and_buries_lost_last_attempts(session: Session) -> None:
+    publish(session)
+    past = utcnow() - timedelta(minutes=10)
+    fresh = submitted(session, "fresh")
+    lost_message = submitted(session, "lost")
+    age(session, lost_message.id, dispatched_at=past)
+    crashed = submitted(session, "crashed")
+    assert jobs.claim(session, crashed.id, "w", 60) is not None
+    age(session, crashed.id, lease_expires_at=past, dispatched_at=past)
+    last = submitted(session, "last")
+    age(session, last.id, attempts=2)
+    assert jobs.claim(session, last.id, "w", 60) is not None
+    age(session, last.id, lease_expires_at=past)
+
+    queue = RecordingQueue()
+    assert sweep(session, queue, resend_after=60) == 2
+    assert sorted(job_id for job_id, _ in queue.sent) == sorted([lost_message.id, crashed.id])
+    assert fresh.id not in {job_id for job_id, _ in queue.sent}
+    buried = session.get(Job, last.id, populate_existing=True)
+    assert buried is not None and buried.status == "dead"
+    assert "lease expired" in (buried.error or "")
+    assert sweep(session, queue, resend_after=60) == 0  # just resent: not again yet

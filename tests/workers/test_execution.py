@@ -1,0 +1,181 @@
+"""The job runner on PostgreSQL with a fake generator: outcomes, retries, fencing, timeouts."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.settings import Settings
+from generation.protocol import GenerationError, GenerationRequest, GenerationResult
+from registry import jobs
+from registry.accounts import authenticate
+from registry.models import Job, utcnow
+from tests import factories
+from tests.fakes import EchoGenerator
+from tests.jobs_support import RecordingQueue, publish, runner
+from tests.readers import markdown_headings, open_docx, pdf_text, squash
+from triggers.submit import JobRequest, submit
+
+RETRYING = """\
+name: flaky
+version: "1"
+variables: [team]
+generate:
+  summary:
+    prompt: "About {{ team }}"
+schedule:
+  expression: "0 0 * * *"
+  timeout: 30
+  retry:
+    max_attempts: 3
+    backoff: exponential
+    delay: 0.2
+"""
+
+
+class AlwaysFails(EchoGenerator):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[float] = []
+
+    def generate(self, request: GenerationRequest, on_progress=None) -> GenerationResult:  # type: ignore[no-untyped-def,override]
+        self.calls.append(time.monotonic())
+        raise GenerationError(f"field {request.name!r}: no valid JSON (call {len(self.calls)})")
+
+
+def queued_job(session: Session, template: str = "weekly", **inputs: object) -> Job:
+    user = factories.user(session, "ci", teams=["a"], roles=["runner"])
+    actor = authenticate(session, user.token)
+    request = JobRequest(template, dict(inputs))
+    return submit(session, actor, request, RecordingQueue(), Settings()).job
+
+
+def reload(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id, populate_existing=True)
+    assert job is not None
+    return job
+
+
+def test_a_job_runs_to_succeeded_with_one_artifact_per_format(
+    db: sessionmaker[Session], session: Session, tmp_path: Path
+) -> None:
+    publish(session)
+    job = queued_job(session, team="Платформа")
+    runner(db, EchoGenerator({"summary": "All green this week."}), tmp_path).run(job.id)
+    done = reload(session, job.id)
+    assert done.status == "succeeded" and done.attempts == 1 and done.error is None
+    assert [r["name"] for r in done.generation] == ["summary"]
+    assert done.generation[0]["model"] == "echo" and "Платформа" in done.generation[0]["prompt"]
+    assert {a.format for a in done.artifacts} == {"pdf", "docx", "md"}
+    files = {a.format: tmp_path / done.id / a.filename for a in done.artifacts}
+    assert all(p.is_file() for p in files.values())
+    assert "Allgreenthisweek." in squash(pdf_text(files["pdf"].read_bytes(), tmp_path))
+    paragraphs = [p.text for p in open_docx(files["docx"].read_bytes()).paragraphs]
+    assert "All green this week." in paragraphs
+    headings = markdown_headings(files["md"].read_text(encoding="utf-8"))
+    assert (1, "Weekly report: Платформа") in headings
+    for artifact in done.artifacts:
+        assert artifact.size == files[artifact.format].stat().st_size
+    assert done.timings["generation_seconds"] >= 0 and done.timings["export_seconds"] > 0
+
+
+def test_a_finished_job_is_not_run_again(
+    db: sessionmaker[Session], session: Session, tmp_path: Path
+) -> None:
+    publish(session)
+    job = queued_job(session, team="x")
+    generator = EchoGenerator()
+    worker = runner(db, generator, tmp_path)
+    worker.run(job.id)
+    worker.run(job.id)  # a redelivered message
+    assert len(generator.requests) == 1
+    assert reload(session, job.id).attempts == 1
+
+
+def test_failing_generation_retries_with_backoff_then_dies(
+    db: sessionmaker[Session], session: Session, tmp_path: Path
+) -> None:
+    publish(session, RETRYING)
+    job = queued_job(session, "flaky", team="x")
+    generator, queue = AlwaysFails(), RecordingQueue()
+    worker = runner(db, generator, tmp_path, queue)
+    worker.run(job.id)
+    failed = reload(session, job.id)
+    assert failed.status == "failed" and failed.attempts == 1
+    assert "call 1" in (failed.error or "")
+    assert queue.sent == [(job.id, pytest.approx(0.2))]
+    worker.run(job.id)  # too early: the backoff has not passed; sent again for later
+    assert len(generator.calls) == 1
+    assert queue.sent[-1][0] == job.id and 0 < queue.sent[-1][1] <= 0.2
+    queue.sent.pop()
+    time.sleep(0.2)
+    worker.run(job.id)
+    assert queue.sent[-1] == (job.id, pytest.approx(0.4))  # doubled
+    time.sleep(0.4)
+    worker.run(job.id)
+    dead = reload(session, job.id)
+    assert dead.status == "dead" and dead.attempts == 3 and dead.finished_at is not None
+    assert "GenerationError" in (dead.error or "") and "call 3" in (dead.error or "")
+    gaps = [b - a for a, b in zip(generator.calls, generator.calls[1:], strict=False)]
+    assert gaps[0] >= 0.2 and gaps[1] >= 0.4
+    assert len(queue.sent) == 2  # nothing sent after the last attempt
+    assert not any((tmp_path / job.id).glob("*"))
+
+
+def test_a_template_error_at_render_time_is_dead_at_once(
+    db: sessionmaker[Session], session: Session, tmp_path: Path
+) -> None:
+    publish(
+        session,
+        'name: broken\nversion: "1"\nvariables: [team]\nbody: "{{ team.missing.deeper }}"\n',
+    )
+    job = queued_job(session, "broken", team="x")
+    runner(db, EchoGenerator(), tmp_path).run(job.id)
+    dead = reload(session, job.id)
+    assert dead.status == "dead" and dead.attempts == 1
+    assert "RenderError" in (dead.error or "")
+
+
+def test_an_attempt_past_its_timeout_fails(
+    db: sessionmaker[Session], session: Session, tmp_path: Path
+) -> None:
+    publish(session, RETRYING.replace("timeout: 30", "timeout: 1"))
+
+    class Slow(EchoGenerator):
+        def generate(self, request, on_progress=None):  # type: ignore[no-untyped-def]
+            for tokens in range(30):
+                time.sleep(0.05)
+                if on_progress:
+                    on_progress(request.name, tokens, 0.0)
+            return super().generate(request, on_progress)
+
+    job = queued_job(session, "flaky", team="x")
+    runner(db, Slow(), tmp_path).run(job.id)
+    failed = reload(session, job.id)
+    assert failed.status == "failed"
+    assert "JobTimeout: the job ran past its timeout of 1 s" in (failed.error or "")
+
+
+def test_a_worker_that_lost_its_lease_cannot_finish(
+    db: sessionmaker[Session], session: Session, tmp_path: Path
+) -> None:
+    publish(session)
+    job = queued_job(session, team="x")
+    first = jobs.claim(session, job.id, "w1", lease_seconds=60)
+    assert first is not None and first.attempts == 1
+    assert jobs.claim(session, job.id, "w2", lease_seconds=60) is None  # lease is live
+    session.execute(
+        update(Job).where(Job.id == job.id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
+    )
+    session.commit()
+    second = jobs.claim(session, job.id, "w2", lease_seconds=60)
+    assert second is not None and second.attempts == 2
+    assert not jobs.complete(session, job.id, 1, generation=[], artifacts=[], timings={})
+    assert not jobs.renew_lease(session, job.id, 1, 60)
+    assert jobs.complete(session, job.id, 2, generation=[], artifacts=[], timings={})
+    assert reload(session, job.id).status == "succeeded"

@@ -1,0 +1,1 @@
+"""Everything that starts jobs: submission (shared by every trigger), dispatch, the sweeper."""

@@ -1,0 +1,207 @@
+"""Running one job: claim it, keep its lease alive, fill and export, store, record the outcome.
+
+The same `JobRunner` serves the Celery task and the embedded in-process queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.errors import AutoglmError, UserError
+from core.settings import Settings
+from documents.document import Document
+from exporters.registry import get_exporter
+from generation.protocol import Generator
+from registry import jobs, templates
+from registry.jobs import StoredArtifact
+from registry.models import Job
+from registry.storage import ArtifactStore
+from workers import metrics
+from workers.pipeline import artifact_stem, fill_template
+
+log = structlog.get_logger(__name__)
+
+Resend = Callable[[str, float], None]
+
+
+class JobTimeout(AutoglmError):
+    """The attempt ran past the template's `schedule.timeout`."""
+
+
+@dataclass
+class JobRunner:
+    """Executes jobs by id; one per worker process, holding that process's generator."""
+
+    sessions: sessionmaker[Session]
+    settings: Settings
+    make_generator: Callable[[], Generator]
+    store: ArtifactStore
+    resend: Resend
+    worker_name: str
+    _generator: Generator | None = field(default=None, init=False)
+    _generator_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def generator(self) -> Generator:
+        """The process's generator, made on first use (or up front by `warm_up`)."""
+        with self._generator_lock:
+            if self._generator is None:
+                self._generator = self.make_generator()
+            return self._generator
+
+    def run(self, job_id: str) -> None:
+        """Run `job_id` if it is due; a job already done, dead or held elsewhere is left alone."""
+        with self.sessions() as session:
+            job = jobs.claim(session, job_id, self.worker_name, self.settings.job_lease_seconds)
+            if job is None:
+                self._not_claimed(session, job_id)
+                return
+            with structlog.contextvars.bound_contextvars(
+                job_id=job.id, trace_id=job.trace_id, attempt=job.attempts
+            ):
+                self._attempt(session, job)
+
+    def _not_claimed(self, session: Session, job_id: str) -> None:
+        """Done, dead, held by a live worker, or early: only an early retry is sent again."""
+        wait = jobs.seconds_until_due(session, job_id)
+        if wait is None:
+            log.info("job not claimable; skipped", job_id=job_id)
+            return
+        log.info("retry message arrived early; sent again", job_id=job_id, due_in=wait)
+        self.resend(job_id, wait)
+
+    def _attempt(self, session: Session, job: Job) -> None:
+        attempt, started = job.attempts, time.perf_counter()
+        template = job.template.name
+        log.info("job started", template=template, version=job.version.version)
+        try:
+            with self._heartbeat(job.id, attempt):
+                generation, artifacts, timings = self._produce(job, started)
+        except Exception as exc:
+            self._failed(session, job, attempt, exc, time.perf_counter() - started)
+            return
+        timings["total_seconds"] = round(time.perf_counter() - started, 4)
+        if jobs.complete(
+            session, job.id, attempt, generation=generation, artifacts=artifacts, timings=timings
+        ):
+            metrics.JOB_SECONDS.labels(template, "succeeded").observe(timings["total_seconds"])
+            metrics.ATTEMPTS.labels("succeeded").inc()
+            log.info("job succeeded", artifacts=[a.uri for a in artifacts], **timings)
+        else:
+            metrics.ATTEMPTS.labels("lost").inc()
+            log.warning("job was taken over while running; this attempt's result is dropped")
+
+    def _produce(
+        self, job: Job, started: float
+    ) -> tuple[list[dict[str, object]], list[StoredArtifact], dict[str, float]]:
+        deadline = started + job.timeout_seconds
+        check = _deadline_check(deadline, job.timeout_seconds)
+        loaded = templates.load_version(job.version)
+        check()
+        document = fill_template(
+            loaded,
+            job.inputs,
+            self.generator,
+            self.settings,
+            seed=job.seed,
+            on_progress=lambda _name, _tokens, _elapsed: check(),
+        )
+        filled = time.perf_counter()
+        for record in document.provenance:
+            metrics.FIELD_SECONDS.labels(loaded.spec.name).observe(record.seconds)
+            metrics.TOKENS.labels(loaded.spec.name).inc(record.completion_tokens)
+        check()
+        artifacts, export_seconds = self._export(job, document, check)
+        generation_seconds = sum(r.seconds for r in document.provenance)
+        timings = {
+            "queued_seconds": round((job.started_at - job.created_at).total_seconds(), 4)
+            if job.started_at
+            else 0.0,
+            "generation_seconds": round(generation_seconds, 4),
+            "render_seconds": round(filled - started - generation_seconds, 4),
+            "export_seconds": round(export_seconds, 4),
+            "store_seconds": round(time.perf_counter() - filled - export_seconds, 4),
+        }
+        return [r.as_dict() for r in document.provenance], artifacts, timings
+
+    def _export(
+        self, job: Job, document: Document, check: Callable[[], None]
+    ) -> tuple[list[StoredArtifact], float]:
+        """Export every format in memory, then store each; a failure stores no row."""
+        stem, exported, seconds = artifact_stem(document), [], 0.0
+        for name in job.formats:
+            exporter = get_exporter(name)
+            began = time.perf_counter()
+            exported.append((exporter, exporter.export(document)))
+            seconds += time.perf_counter() - began
+            check()
+        stored = []
+        for exporter, data in exported:
+            filename = f"{stem}.{exporter.extension}"
+            uri = self.store.put(f"{job.id}/{filename}", data)
+            digest = hashlib.sha256(data).hexdigest()
+            stored.append(
+                StoredArtifact(exporter.name, filename, uri, exporter.media_type, len(data), digest)
+            )
+        return stored, seconds
+
+    def _failed(
+        self, session: Session, job: Job, attempt: int, exc: Exception, seconds: float
+    ) -> None:
+        permanent = isinstance(exc, UserError)
+        error = f"{type(exc).__name__}: {exc}"
+        session.rollback()
+        outcome = jobs.fail(session, job, attempt, error, permanent=permanent)
+        if outcome is None:
+            log.warning("job failed after it was taken over", error=error)
+            return
+        metrics.ATTEMPTS.labels(outcome.status).inc()
+        metrics.JOB_SECONDS.labels(job.template.name, outcome.status).observe(seconds)
+        if outcome.status == "dead":
+            log.error("job dead", error=error, attempts=attempt, permanent=permanent)
+            return
+        log.warning("job attempt failed; retrying", error=error, retry_in=outcome.retry_in)
+        try:
+            self.resend(job.id, outcome.retry_in)
+        except Exception as send_error:
+            log.warning("retry send failed; the sweeper will resend", error=str(send_error))
+
+    @contextmanager
+    def _heartbeat(self, job_id: str, attempt: int) -> Iterator[None]:
+        """Renew the lease every third of its length while the attempt runs."""
+        stop = threading.Event()
+        interval = self.settings.job_lease_seconds / 3
+
+        def beat() -> None:
+            while not stop.wait(interval):
+                try:
+                    with self.sessions() as session:
+                        if not jobs.renew_lease(
+                            session, job_id, attempt, self.settings.job_lease_seconds
+                        ):
+                            return
+                except Exception as exc:  # the database blinked: try again next beat
+                    log.warning("lease renewal failed", job_id=job_id, error=str(exc))
+
+        thread = threading.Thread(target=beat, name=f"lease-{job_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+def _deadline_check(deadline: float, timeout: int) -> Callable[[], None]:
+    def check() -> None:
+        if time.perf_counter() > deadline:
+            raise JobTimeout(f"the job ran past its timeout of {timeout} s")
+
+    return check
