@@ -3,6 +3,7 @@ subprocesses on a fresh PostgreSQL database and a private Redis database."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -95,8 +96,10 @@ class Stack:
         )
         assert response.status_code == 201, response.text
 
-    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
-        response = httpx.post(f"{self.url}/jobs", json=body, headers=self.headers, timeout=30)
+    def submit(self, body: dict[str, Any], **headers: str) -> dict[str, Any]:
+        response = httpx.post(
+            f"{self.url}/jobs", json=body, headers=self.headers | headers, timeout=30
+        )
         assert response.status_code == 202, response.text
         return dict(response.json())
 
@@ -118,6 +121,11 @@ class Stack:
         return httpx.get(
             f"{self.url}/jobs/{job_id}/artifacts/{fmt}", headers=self.headers, timeout=30
         )
+
+    def log_lines(self, process_index: int) -> list[dict[str, Any]]:
+        """The JSON lines a started process wrote (its stdout and stderr)."""
+        lines = self.logs[process_index].read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
 
     def stop(self) -> None:
         for process in self.processes:

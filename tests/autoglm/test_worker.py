@@ -21,15 +21,15 @@ variables: [topic]
 generate:
   first:
     prompt: "Write a long essay about {{ topic }}."
-    max_tokens: 400
+    max_tokens: 150
     temperature: 0.8
   second:
     prompt: "Write a long story about {{ topic }}."
-    max_tokens: 400
+    max_tokens: 150
     temperature: 0.8
   third:
     prompt: "Write a long poem about {{ topic }}."
-    max_tokens: 400
+    max_tokens: 150
     temperature: 0.8
 export:
   formats: [md, docx]
@@ -39,7 +39,9 @@ export:
 def test_a_job_over_http_is_run_by_a_worker_with_the_real_model(tmp_path: Path) -> None:
     with distributed_stack(tmp_path, REPORT) as stack:
         stack.start("worker")
-        job = stack.submit({"template": "weekly", "inputs": {"team": "Платформа"}})
+        job = stack.submit(
+            {"template": "weekly", "inputs": {"team": "Платформа"}}, **{"X-Trace-Id": "ci-run-77"}
+        )
         done = stack.wait_status(job["id"], {"succeeded", "dead"}, 120)
         assert done["status"] == "succeeded", done["error"]
         assert done["attempts"] == 1
@@ -56,6 +58,13 @@ def test_a_job_over_http_is_run_by_a_worker_with_the_real_model(tmp_path: Path) 
         markdown = stack.download(job["id"], "md").content.decode("utf-8")
         assert (1, "Weekly report: Платформа") in markdown_headings(markdown)
         assert summary.splitlines()[0].strip() in markdown
+
+        worker_lines = [line for line in stack.log_lines(1) if line.get("job_id") == job["id"]]
+        events = [line["event"] for line in worker_lines]
+        assert "job started" in events and "job succeeded" in events
+        assert {line["trace_id"] for line in worker_lines} == {"ci-run-77"}
+        api_lines = [line for line in stack.log_lines(0) if line.get("job_id") == job["id"]]
+        assert [line["trace_id"] for line in api_lines] == ["ci-run-77"]  # "job queued"
 
 
 def test_a_job_survives_its_worker_being_killed(tmp_path: Path) -> None:
