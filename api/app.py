@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import audit, health, jobs, problems, templates
+from api.limits import BodyLimit
 from core.db import make_engine, session_factory
 from core.settings import Settings, get_settings
 from registry.storage import ArtifactStore, LocalArtifactStore
@@ -35,6 +36,8 @@ def create_app(
     app.state.dispatcher = dispatcher or dispatcher_for(settings)
     app.state.store = store or LocalArtifactStore(settings.artifact_dir)
     problems.install(app)
+    limit = max(settings.request_max_bytes, settings.template_max_bytes + 64 * 1024)
+    app.add_middleware(BodyLimit, max_bytes=limit)
     app.include_router(templates.router)
     app.include_router(jobs.router)
     app.include_router(audit.router)

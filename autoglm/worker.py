@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 import structlog
@@ -49,7 +50,7 @@ def worker(
             f"--loglevel={settings.log_level.upper()}",
             "--without-gossip",
             "--without-mingle",
-            "--hostname=autoglm@%h",
+            f"--hostname=autoglm-{os.getpid()}@%h",  # unique per worker, several per host
         ]
     )
 

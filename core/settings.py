@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="`autoglm worker` serves /metrics here."
     )
+    request_max_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Cap on any API request body (bytes)."
+    )
     token: str | None = Field(
         default=None, repr=False, description="Bearer token `autoglm push` sends."
     )

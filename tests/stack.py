@@ -153,6 +153,7 @@ def distributed_stack(tmp_path: Path, template: str, **env: str) -> Iterator[Sta
             publish(session, template)
         engine.dispose()
         artifacts = tmp_path / "artifacts"
+        tmp_path.mkdir(parents=True, exist_ok=True)
         stack = Stack(
             env={
                 "AUTOGLM_DATABASE_URL": database_url,

@@ -187,3 +187,30 @@ def test_health_readiness_and_metrics(
     queue.broken = True
     down = api.get("/readyz")
     assert down.status_code == 503 and down.json()["checks"]["queue"].startswith("unreachable")
+
+
+def test_an_oversized_body_is_413_and_stores_nothing(
+    db: sessionmaker[Session], alice: User, published: str, session: Session, tmp_path: Path
+) -> None:
+    app = create_app(
+        Settings(artifact_dir=tmp_path, request_max_bytes=1024, template_max_bytes=1024),
+        sessions=db,
+        dispatcher=RecordingQueue(),
+    )
+    with TestClient(app, raise_server_exceptions=False) as small:
+        big = BODY | {"inputs": {"team": "x" * 200_000}}
+        declared = small.post("/jobs", json=big, headers=alice.headers)
+        assert declared.status_code == 413
+        assert "AUTOGLM_REQUEST_MAX_BYTES" in declared.json()["error"]["message"]
+
+        def chunks():  # no Content-Length: the cap is enforced while the body streams
+            yield b'{"template": "weekly", "inputs": {"team": "'
+            for _ in range(100):
+                yield b"x" * 1000
+            yield b'"}}'
+
+        streamed = small.post(
+            "/jobs", content=chunks(), headers=alice.headers | {"Content-Type": "application/json"}
+        )
+        assert streamed.status_code == 413
+    assert count(session) == 0
