@@ -62,7 +62,7 @@ def submit(
     template = templates.find(session, actor, request.template, Permission.JOB_CREATE)
     templates.require_not_archived(template)
     version = _version_of(session, template, request.version)
-    fingerprint = _fingerprint(template, version, request)
+    fingerprint = _fingerprint(template, request)
     if request.idempotency_key is not None:
         existing = _existing(session, actor, request.idempotency_key, fingerprint)
         if existing is not None:
@@ -157,8 +157,9 @@ def _new_job(
     )
 
 
-def _fingerprint(template: Template, version: TemplateVersion, request: JobRequest) -> str:
-    """What makes two requests "the same" for an idempotency key."""
+def _fingerprint(template: Template, request: JobRequest) -> str:
+    """What makes two requests "the same" for an idempotency key: what was asked, not what it
+    resolved to (a retry after a new version was published still finds the first job)."""
     canonical = json.dumps(
         [template.name, request.version, request.inputs, request.formats],
         sort_keys=True,

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from registry.models import AuditEntry, Template, TemplateVersion
+from registry.models import AuditEntry, Job, Template, TemplateVersion
 from tests import factories
 from tests.factories import User, template_yaml
+from tests.jobs_support import publish
 from tests.live import LiveRegistry, live_registry
 
 ROUNDS = 8
@@ -24,18 +25,27 @@ def live() -> Iterator[tuple[LiveRegistry, User]]:
 
 
 def race(registry: LiveRegistry, user: User, body: str) -> list[int]:
-    """Send `body` twice at the same moment from two threads; return both statuses."""
+    """Upload `body` twice at the same moment from two threads; return both statuses."""
+    return race_requests(
+        registry,
+        lambda client: client.post(
+            "/templates",
+            content=body.encode(),
+            headers=user.headers | {"Content-Type": "application/yaml"},
+        ),
+    )
+
+
+def race_requests(
+    registry: LiveRegistry, request: Callable[[httpx.Client], httpx.Response]
+) -> list[int]:
+    """Make `request` twice at the same moment from two threads; return both statuses."""
     barrier, statuses = threading.Barrier(2), []
 
     def send() -> None:
         with httpx.Client(base_url=registry.url, timeout=30) as client:
             barrier.wait()
-            response = client.post(
-                "/templates",
-                content=body.encode(),
-                headers=user.headers | {"Content-Type": "application/yaml"},
-            )
-            statuses.append(response.status_code)
+            statuses.append(request(client).status_code)
 
     threads = [threading.Thread(target=send) for _ in range(2)]
     for thread in threads:
@@ -67,3 +77,19 @@ def test_racing_uploads_of_a_new_version(live: tuple[LiveRegistry, User]) -> Non
         assert race(registry, alice, template_yaml("shared", str(i + 1))) == [201, 409]
     assert count(registry, TemplateVersion) == before + ROUNDS
     assert count(registry, Template, Template.name == "shared") == 1
+
+
+def test_racing_submissions_with_one_idempotency_key_make_one_job(
+    live: tuple[LiveRegistry, User],
+) -> None:
+    registry, alice = live
+    with registry.sessions() as session:
+        publish(session)
+    for i in range(ROUNDS):
+        body = {"template": "weekly", "inputs": {"team": "x"}, "idempotency_key": f"k-{i}"}
+        statuses = race_requests(
+            registry,
+            lambda client, body=body: client.post("/jobs", json=body, headers=alice.headers),
+        )
+        assert statuses == [200, 202]
+    assert count(registry, Job, Job.idempotency_key.like("k-%")) == ROUNDS
