@@ -28,20 +28,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.autoglm.run import autoglm  # noqa: E402
-from tests.jobs_support import REPORT  # noqa: E402
+from tests.jobs_support import REPORT, STATIC  # noqa: E402
 from tests.stack import Stack, distributed_stack  # noqa: E402
-
-STATIC = """\
-name: static
-version: "1"
-variables: [team]
-body: |
-  # Static report for {{ team }}
-
-  Nothing here is generated.
-export:
-  formats: [md]
-"""
 
 
 def seconds(job: dict[str, Any], start: str, end: str) -> float:

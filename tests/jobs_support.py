@@ -39,6 +39,18 @@ body: |
   Count: {{ count }}
 """
 
+STATIC = """\
+name: static
+version: "1"
+variables: [team]
+body: |
+  # Static report for {{ team }}
+
+  Nothing here is generated.
+export:
+  formats: [md]
+"""
+
 
 def publish(session: Session, text: str = REPORT, *, team: str = "a") -> str:
     """Upload and activate `text` as `team`'s template; return its name."""

@@ -11,12 +11,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+import migrations
+from core.db import make_engine, session_factory
+from core.settings import Settings
+from registry.accounts import authenticate
+from tests import factories
 from tests.autoglm.run import ROOT, autoglm
 from tests.database import fresh_database
-from tests.jobs_support import REPORT
+from tests.jobs_support import REPORT, STATIC, publish
 from tests.live import free_port
 from tests.readers import markdown_headings, open_docx, pdf_text, squash
 from tests.stack import Stack
+from triggers.dispatch import NoQueue
+from triggers.submit import JobRequest, submit
 
 
 def test_serve_migrates_sqlite_and_answers(tmp_path: Path) -> None:
@@ -100,5 +107,34 @@ def test_embedded_default_runs_a_job_with_nothing_but_serve(tmp_path: Path) -> N
         metrics = httpx.get(f"{stack.url}/metrics").text
         assert 'autoglm_jobs{status="succeeded"} 1.0' in metrics
         assert 'autoglm_tokens_generated_total{template="weekly"}' in metrics
+    finally:
+        stack.stop()
+
+
+def test_jobs_queued_while_serve_was_down_run_when_it_starts(tmp_path: Path) -> None:
+    """The database is the queue's memory: a job queued with no process to run it (or left by
+    a crash) is sent to the in-process worker when `serve` starts."""
+    url = f"sqlite:///{tmp_path / 'autoglm.db'}"
+    env = {
+        "AUTOGLM_DATABASE_URL": url,
+        "AUTOGLM_ARTIFACT_DIR": str(tmp_path / "artifacts"),
+        "AUTOGLM_BROKER_URL": "",
+    }
+    migrations.upgrade(url)
+    engine = make_engine(url)
+    with session_factory(engine)() as session:
+        user = factories.user(session, "ci", teams=["a"], roles=["runner"])
+        publish(session, STATIC)
+        actor = authenticate(session, user.token)
+        request = JobRequest("static", {"team": "night shift"})
+        job = submit(session, actor, request, NoQueue(), Settings(database_url=url)).job
+    engine.dispose()
+    stack = Stack(env=env, database_url=url, artifacts=tmp_path / "a", token=user.token)
+    try:
+        stack.serve()
+        done = stack.wait_status(job.id, {"succeeded", "dead"}, 60)
+        assert done["status"] == "succeeded", done["error"]
+        markdown = stack.download(job.id, "md").content.decode("utf-8")
+        assert (1, "Static report for night shift") in markdown_headings(markdown)
     finally:
         stack.stop()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.autoglm.run import autoglm
 from tests.jobs_support import REPORT
+from tests.live import free_port
 from tests.readers import markdown_headings, open_docx, pdf_text, squash
 from tests.stack import distributed_stack
 
@@ -37,8 +39,9 @@ export:
 
 
 def test_a_job_over_http_is_run_by_a_worker_with_the_real_model(tmp_path: Path) -> None:
+    metrics_port = free_port()
     with distributed_stack(tmp_path, REPORT) as stack:
-        stack.start("worker")
+        stack.start("worker", AUTOGLM_METRICS_PORT=str(metrics_port))
         job = stack.submit(
             {"template": "weekly", "inputs": {"team": "Платформа"}}, **{"X-Trace-Id": "ci-run-77"}
         )
@@ -59,10 +62,19 @@ def test_a_job_over_http_is_run_by_a_worker_with_the_real_model(tmp_path: Path) 
         assert (1, "Weekly report: Платформа") in markdown_headings(markdown)
         assert summary.splitlines()[0].strip() in markdown
 
+        every_event = [line["event"] for line in stack.log_lines(1)]
+        loaded = every_event.index("worker process ready; model loaded")
+        assert loaded < every_event.index("job started")  # loaded at start, not per job
         worker_lines = [line for line in stack.log_lines(1) if line.get("job_id") == job["id"]]
         events = [line["event"] for line in worker_lines]
         assert "job started" in events and "job succeeded" in events
         assert {line["trace_id"] for line in worker_lines} == {"ci-run-77"}
+        worker_metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        assert 'autoglm_job_attempts_total{outcome="succeeded"} 1.0' in worker_metrics
+        tokens = (
+            f'autoglm_tokens_generated_total{{template="weekly"}} {record["completion_tokens"]}.0'
+        )
+        assert tokens in worker_metrics
         api_lines = [line for line in stack.log_lines(0) if line.get("job_id") == job["id"]]
         assert [line["trace_id"] for line in api_lines] == ["ci-run-77"]  # "job queued"
 
