@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         default=1, ge=1, description="Worker processes per `autoglm worker` (one model each)."
     )
+    worker_start_timeout: float = Field(
+        default=300.0, gt=0, description="Seconds a worker process may take to load the model."
+    )
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="`autoglm worker` serves /metrics here."
     )

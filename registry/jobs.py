@@ -8,7 +8,7 @@ the attempt it claimed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -235,23 +235,31 @@ def bury_lost(session: Session) -> list[str]:
 
 
 def due_for_resend(session: Session, resend_after: float, limit: int = 500) -> list[Job]:
-    """Jobs whose task message may have been lost: queued or due for a retry with no send for
-    `resend_after` seconds, or running on an expired lease. Marks them as sent now."""
+    """Jobs whose task message may have been lost; marks them as sent now.
+
+    - running on an expired lease (the worker died): once right after expiry;
+    - failed, with its retry overdue by `resend_after` and no send for as long;
+    - queued, and quiet since the last send for `resend_after` or for as long as the job had
+      already waited when last sent, whichever is longer: a job stuck behind a long backlog
+      gets a resend after 1, 2, 4, 8 ... times `resend_after`, not one every sweep.
+    """
     now = utcnow()
-    quiet = or_(
-        Job.dispatched_at.is_(None), Job.dispatched_at < now - timedelta(seconds=resend_after)
-    )
+    grace = timedelta(seconds=resend_after)
+    never_sent = Job.dispatched_at.is_(None)
+    quiet = or_(never_sent, Job.dispatched_at < now - grace)
     stuck = or_(
         and_(Job.status == "queued", quiet),
-        and_(Job.status == "failed", Job.next_attempt_at < now, quiet),
+        and_(Job.status == "failed", Job.next_attempt_at < now - grace, quiet),
         and_(
             Job.status == "running",
             Job.lease_expires_at < now,
             Job.attempts < Job.max_attempts,
-            quiet,
+            or_(never_sent, Job.dispatched_at < Job.lease_expires_at, quiet),
         ),
     )
-    jobs = list(session.scalars(select(Job).where(stuck).order_by(Job.created_at).limit(limit)))
+    query = select(Job).where(stuck).order_by(Job.dispatched_at.is_not(None), Job.dispatched_at)
+    candidates = session.scalars(query.limit(limit))
+    jobs = [job for job in candidates if _resend_is_due(job, now, resend_after)]
     if jobs:
         session.execute(
             update(Job)
@@ -261,6 +269,25 @@ def due_for_resend(session: Session, resend_after: float, limit: int = 500) -> l
         )
     session.commit()
     return jobs
+
+
+def _resend_is_due(job: Job, now: datetime, resend_after: float) -> bool:
+    sent = job.dispatched_at
+    if sent is None or job.status != "queued":
+        return True
+    waited_before = max((sent - job.created_at).total_seconds(), resend_after)
+    return bool((now - sent).total_seconds() >= waited_before)
+
+
+def mark_unsent(session: Session, job_id: str) -> None:
+    """The send failed: let the next sweep send the job, not the one after `resend_after`."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(dispatched_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
 
 
 def counts_by_status(session: Session) -> dict[str, int]:

@@ -6,6 +6,7 @@ the local one without touching either.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -27,6 +28,10 @@ class ArtifactStore(Protocol):
 
     def local_path(self, uri: str) -> Path | None:
         """The file behind `uri` when it is a local file (lets the API stream it), else None."""
+        ...
+
+    def delete(self, uri: str) -> None:
+        """Remove a stored artifact; missing is fine."""
         ...
 
 
@@ -60,6 +65,14 @@ class LocalArtifactStore:
         if not uri.startswith(SCHEME):
             return None
         return self._path_of(uri.removeprefix(SCHEME))
+
+    def delete(self, uri: str) -> None:
+        path = self.local_path(uri)
+        if path is None:
+            return
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the attempt's folder, once it is empty
+            path.parent.rmdir()
 
     def _path_of(self, key: str) -> Path:
         path = (self.root / key).resolve()

@@ -27,6 +27,8 @@ from tests.jobs_support import publish
 from tests.live import free_port
 
 REDIS_DB = int(os.environ.get("AUTOGLM_TEST_REDIS_DB", "9"))
+REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+AMQP_URL = os.environ.get("AUTOGLM_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 T = TypeVar("T")
 
 
@@ -140,10 +142,12 @@ class Stack:
 
 
 @contextmanager
-def distributed_stack(tmp_path: Path, template: str, **env: str) -> Iterator[Stack]:
-    """PostgreSQL + Redis, a published template, an API; start workers with `stack.start`."""
-    broker = f"redis://127.0.0.1:6379/{REDIS_DB}"
-    client = redis.Redis.from_url(broker)
+def distributed_stack(
+    tmp_path: Path, template: str, broker: str = REDIS_URL, **env: str
+) -> Iterator[Stack]:
+    """PostgreSQL + a broker (Redis unless told), a published template, an API; start workers
+    with `stack.start`."""
+    client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
     with fresh_database("autoglm_e2e") as database_url:
         migrations.upgrade(database_url)

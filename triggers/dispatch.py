@@ -50,7 +50,10 @@ class CeleryDispatcher:
 
     def depth(self) -> int | None:
         with self.celery.connection_for_read() as connection:
-            declared = connection.default_channel.queue_declare(JOB_QUEUE, passive=True)
+            try:
+                declared = connection.default_channel.queue_declare(JOB_QUEUE, passive=True)
+            except connection.channel_errors:  # no such queue yet (or Redis dropped it empty)
+                return 0
             return int(declared.message_count)
 
 

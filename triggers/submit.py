@@ -60,13 +60,13 @@ def submit(
 ) -> Submission:
     """Create (or find, by idempotency key) the job for `request` and send it to a worker."""
     template = templates.find(session, actor, request.template, Permission.JOB_CREATE)
-    templates.require_not_archived(template)
-    version = _version_of(session, template, request.version)
     fingerprint = _fingerprint(template, request)
-    if request.idempotency_key is not None:
+    if request.idempotency_key is not None:  # a retry finds its job even if the template moved on
         existing = _existing(session, actor, request.idempotency_key, fingerprint)
         if existing is not None:
             return Submission(existing, created=False)
+    templates.require_not_archived(template)
+    version = _version_of(session, template, request.version)
     job = _new_job(
         actor,
         template,
@@ -89,7 +89,8 @@ def submit(
     try:
         dispatcher.send(job.id)
     except Exception as exc:
-        log.warning("send failed; the sweeper will resend", job_id=job.id, error=str(exc))
+        log.warning("send failed; the next sweep sends it", job_id=job.id, error=str(exc))
+        jobs.mark_unsent(session, job.id)
     return Submission(job, created=True)
 
 

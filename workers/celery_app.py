@@ -24,6 +24,9 @@ def make_celery(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         worker_prefetch_multiplier=1,  # one long job at a time per process; others stay queued
+        # Each process loads the model before it reports ready; a large GGUF or GPU offload
+        # takes longer than Celery's 4 s default, which would kill and re-fork it forever.
+        worker_proc_alive_timeout=settings.worker_start_timeout,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,

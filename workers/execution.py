@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.errors import AutoglmError, UserError
+from core.errors import AutoglmError, ConfigError, UserError
 from core.settings import Settings
 from documents.document import Document
+from documents.loader import LoadedTemplate
 from exporters.registry import get_exporter
 from generation.protocol import Generator
 from registry import jobs, templates
@@ -34,6 +35,10 @@ Resend = Callable[[str, float], None]
 
 class JobTimeout(AutoglmError):
     """The attempt ran past the template's `schedule.timeout`."""
+
+
+class LeaseLost(AutoglmError):
+    """This attempt's lease expired and another attempt owns the job now."""
 
 
 @dataclass
@@ -80,31 +85,53 @@ class JobRunner:
     def _attempt(self, session: Session, job: Job) -> None:
         attempt, started = job.attempts, time.perf_counter()
         template = job.template.name
+        loaded = templates.load_version(job.version)
+        # End the claim's transaction before the long part: an open one would hold SQLite's
+        # write lock (or sit "idle in transaction" on PostgreSQL) for the whole job.
+        session.commit()
         log.info("job started", template=template, version=job.version.version)
         try:
-            with self._heartbeat(job.id, attempt):
-                generation, artifacts, timings = self._produce(job, started)
+            with self._heartbeat(job.id, attempt) as lease_lost:
+                generation, artifacts, timings = self._produce(job, loaded, started, lease_lost)
         except Exception as exc:
             self._failed(session, job, attempt, exc, time.perf_counter() - started)
             return
         timings["total_seconds"] = round(time.perf_counter() - started, 4)
-        if jobs.complete(
-            session, job.id, attempt, generation=generation, artifacts=artifacts, timings=timings
-        ):
+        try:
+            owned = jobs.complete(
+                session,
+                job.id,
+                attempt,
+                generation=generation,
+                artifacts=artifacts,
+                timings=timings,
+            )
+        except Exception:
+            self._discard(artifacts)
+            raise
+        if owned:
             metrics.JOB_SECONDS.labels(template, "succeeded").observe(timings["total_seconds"])
             metrics.ATTEMPTS.labels("succeeded").inc()
             log.info("job succeeded", artifacts=[a.uri for a in artifacts], **timings)
         else:
+            self._discard(artifacts)
             metrics.ATTEMPTS.labels("lost").inc()
             log.warning("job was taken over while running; this attempt's result is dropped")
 
+    def _discard(self, artifacts: list[StoredArtifact]) -> None:
+        """Remove the files of an attempt whose result was not recorded (best effort)."""
+        for artifact in artifacts:
+            try:
+                self.store.delete(artifact.uri)
+            except Exception as exc:
+                log.warning(
+                    "could not remove an unrecorded artifact", uri=artifact.uri, error=str(exc)
+                )
+
     def _produce(
-        self, job: Job, started: float
+        self, job: Job, loaded: LoadedTemplate, started: float, lease_lost: threading.Event
     ) -> tuple[list[dict[str, object]], list[StoredArtifact], dict[str, float]]:
-        deadline = started + job.timeout_seconds
-        check = _deadline_check(deadline, job.timeout_seconds)
-        loaded = templates.load_version(job.version)
-        check()
+        check = _checkpoint(started + job.timeout_seconds, job.timeout_seconds, lease_lost)
         document = fill_template(
             loaded,
             job.inputs,
@@ -145,7 +172,8 @@ class JobRunner:
         stored = []
         for exporter, data in exported:
             filename = f"{stem}.{exporter.extension}"
-            uri = self.store.put(f"{job.id}/{filename}", data)
+            # Per attempt, so an attempt that lost its lease never touches the winner's files.
+            uri = self.store.put(f"{job.id}/{job.attempts}/{filename}", data)
             digest = hashlib.sha256(data).hexdigest()
             stored.append(
                 StoredArtifact(exporter.name, filename, uri, exporter.media_type, len(data), digest)
@@ -155,7 +183,9 @@ class JobRunner:
     def _failed(
         self, session: Session, job: Job, attempt: int, exc: Exception, seconds: float
     ) -> None:
-        permanent = isinstance(exc, UserError)
+        # The template or its inputs cannot work: no retry. A worker misconfiguration (a
+        # missing model file) is not the job's fault, so it is retried like any other error.
+        permanent = isinstance(exc, UserError) and not isinstance(exc, ConfigError)
         error = f"{type(exc).__name__}: {exc}"
         session.rollback()
         outcome = jobs.fail(session, job, attempt, error, permanent=permanent)
@@ -174,9 +204,10 @@ class JobRunner:
             log.warning("retry send failed; the sweeper will resend", error=str(send_error))
 
     @contextmanager
-    def _heartbeat(self, job_id: str, attempt: int) -> Iterator[None]:
-        """Renew the lease every third of its length while the attempt runs."""
-        stop = threading.Event()
+    def _heartbeat(self, job_id: str, attempt: int) -> Iterator[threading.Event]:
+        """Renew the lease every third of its length while the attempt runs; the event it
+        yields is set when another attempt has taken the job over."""
+        stop, lost = threading.Event(), threading.Event()
         interval = self.settings.job_lease_seconds / 3
 
         def beat() -> None:
@@ -186,6 +217,7 @@ class JobRunner:
                         if not jobs.renew_lease(
                             session, job_id, attempt, self.settings.job_lease_seconds
                         ):
+                            lost.set()
                             return
                 except Exception as exc:  # the database blinked: try again next beat
                     log.warning("lease renewal failed", job_id=job_id, error=str(exc))
@@ -193,15 +225,19 @@ class JobRunner:
         thread = threading.Thread(target=beat, name=f"lease-{job_id}", daemon=True)
         thread.start()
         try:
-            yield
+            yield lost
         finally:
             stop.set()
             thread.join()
 
 
-def _deadline_check(deadline: float, timeout: int) -> Callable[[], None]:
+def _checkpoint(deadline: float, timeout: int, lease_lost: threading.Event) -> Callable[[], None]:
+    """Called between steps and on every generated token: stop when out of time or owner."""
+
     def check() -> None:
         if time.perf_counter() > deadline:
             raise JobTimeout(f"the job ran past its timeout of {timeout} s")
+        if lease_lost.is_set():
+            raise LeaseLost("another attempt took the job over (this one's lease expired)")
 
     return check

@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from tests.autoglm.run import autoglm
-from tests.jobs_support import REPORT
+from tests.jobs_support import REPORT, STATIC
 from tests.live import free_port
 from tests.readers import markdown_headings, open_docx, pdf_text, squash
-from tests.stack import distributed_stack
+from tests.stack import AMQP_URL, distributed_stack
 
 pytestmark = pytest.mark.model
 
@@ -98,11 +98,24 @@ def test_a_job_survives_its_worker_being_killed(tmp_path: Path) -> None:
         assert done["status"] == "succeeded", done["error"]
         assert done["attempts"] == 2
         assert sorted(a["format"] for a in done["artifacts"]) == ["docx", "md"]
-        files = sorted(p.name for p in (stack.artifacts / job["id"]).iterdir())
-        assert files == ["long-1.docx", "long-1.md"]  # one set, no leftovers
+        folder = stack.artifacts / job["id"]
+        files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+        assert files == ["2/long-1.docx", "2/long-1.md"]  # one set, from attempt 2, no leftovers
 
 
-def test_worker_without_a_broker_explains_itself() -> None:
-    result = autoglm("worker", env={"AUTOGLM_BROKER_URL": ""})
+def test_rabbitmq_works_as_the_broker_too(tmp_path: Path) -> None:
+    with distributed_stack(tmp_path, STATIC, broker=AMQP_URL) as stack:
+        stack.start("worker")
+        job = stack.submit({"template": "static", "inputs": {"team": "rabbits"}})
+        done = stack.wait_status(job["id"], {"succeeded", "dead"}, 90)
+        assert done["status"] == "succeeded", done["error"]
+        markdown = stack.download(job["id"], "md").content.decode("utf-8")
+        assert (1, "Static report for rabbits") in markdown_headings(markdown)
+        assert httpx.get(f"{stack.url}/readyz").json()["checks"]["queue"] == "ok"
+
+
+@pytest.mark.parametrize("command", ["worker", "scheduler"])
+def test_commands_that_need_a_broker_explain_themselves(command: str) -> None:
+    result = autoglm(command, env={"AUTOGLM_BROKER_URL": ""})
     assert result.returncode == 2
     assert "AUTOGLM_BROKER_URL is not set" in result.stderr

@@ -107,7 +107,9 @@ def test_a_failed_send_leaves_the_job_queued_for_the_sweeper(session: Session) -
         session, runner, JobRequest("weekly", {"team": "x"}), RecordingQueue(broken=True), SETTINGS
     )
     assert result.created
-    assert session.get(Job, result.job.id).status == "queued"  # type: ignore[union-attr]
+    job = session.get(Job, result.job.id, populate_existing=True)
+    assert job is not None and job.status == "queued"
+    assert job.dispatched_at is None  # so the very next sweep sends it
 
 
 def test_a_named_version_and_formats_are_kept(session: Session) -> None:

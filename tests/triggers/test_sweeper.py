@@ -51,3 +51,30 @@ def test_sweep_resends_stuck_jobs_once_and_buries_lost_last_attempts(session: Se
     assert buried is not None and buried.status == "dead"
     assert "lease expired" in (buried.error or "")
     assert sweep(session, queue, resend_after=60) == 0  # just resent: not again yet
+
+
+def test_a_job_waiting_in_a_backlog_is_resent_ever_more_rarely(session: Session) -> None:
+    publish(session)
+    waiting = submitted(session, "backlog")
+    now = utcnow()
+    # Created 40 minutes ago, last sent 30 minutes ago (after 10 minutes of waiting): with
+    # resend_after 5 minutes it is due again (30 >= max(5, 10)).
+    age(
+        session,
+        waiting.id,
+        created_at=now - timedelta(minutes=40),
+        dispatched_at=now - timedelta(minutes=30),
+    )
+    queue = RecordingQueue()
+    assert sweep(session, queue, resend_after=300) == 1
+    # Just sent after 40 minutes of waiting: not again for 40 minutes, though 5 have passed.
+    age(session, waiting.id, dispatched_at=utcnow() - timedelta(minutes=6))
+    assert sweep(session, queue, resend_after=300) == 0
+    # Created 80 minutes ago, sent 41 minutes ago after 39 minutes of waiting: due again.
+    age(
+        session,
+        waiting.id,
+        created_at=utcnow() - timedelta(minutes=80),
+        dispatched_at=utcnow() - timedelta(minutes=41),
+    )
+    assert sweep(session, queue, resend_after=300) == 1

@@ -15,6 +15,7 @@ from generation.protocol import GenerationError, GenerationRequest, GenerationRe
 from registry import jobs
 from registry.accounts import authenticate
 from registry.models import Job, utcnow
+from registry.storage import LocalArtifactStore
 from tests import factories
 from tests.fakes import EchoGenerator
 from tests.jobs_support import RecordingQueue, publish, runner
@@ -72,7 +73,9 @@ def test_a_job_runs_to_succeeded_with_one_artifact_per_format(
     assert [r["name"] for r in done.generation] == ["summary"]
     assert done.generation[0]["model"] == "echo" and "Платформа" in done.generation[0]["prompt"]
     assert {a.format for a in done.artifacts} == {"pdf", "docx", "md"}
-    files = {a.format: tmp_path / done.id / a.filename for a in done.artifacts}
+    store = LocalArtifactStore(tmp_path)
+    files = {a.format: store.local_path(a.uri) for a in done.artifacts}
+    assert all(p is not None and p.parent == tmp_path / done.id / "1" for p in files.values())
     assert all(p.is_file() for p in files.values())
     assert "Allgreenthisweek." in squash(pdf_text(files["pdf"].read_bytes(), tmp_path))
     paragraphs = [p.text for p in open_docx(files["docx"].read_bytes()).paragraphs]
