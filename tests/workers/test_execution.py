@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.errors import ConfigError
 from core.settings import Settings
 from generation.protocol import GenerationError, GenerationRequest, GenerationResult
 from registry import jobs
@@ -182,3 +183,21 @@ def test_a_worker_that_lost_its_lease_cannot_finish(
     assert not jobs.renew_lease(session, job.id, 1, 60)
     assert jobs.complete(session, job.id, 2, generation=[], artifacts=[], timings={})
     assert reload(session, job.id).status == "succeeded"
+
+
+def test_a_worker_configuration_error_is_retried_not_blamed_on_the_job(
+    db: sessionmaker[Session], session: Session, tmp_path: Path
+) -> None:
+    publish(session)
+    job = queued_job(session, team="x")
+
+    class Misconfigured(EchoGenerator):
+        def generate(self, request, on_progress=None):  # type: ignore[no-untyped-def]
+            raise ConfigError("AUTOGLM_MODEL_PATH: /models/missing.gguf does not exist")
+
+    queue = RecordingQueue()
+    runner(db, Misconfigured(), tmp_path, queue).run(job.id)
+    failed = reload(session, job.id)
+    assert failed.status == "failed" and failed.attempts == 1
+    assert "missing.gguf" in (failed.error or "")
+    assert [job_id for job_id, _ in queue.sent] == [job.id]
