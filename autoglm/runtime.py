@@ -26,6 +26,15 @@ def ensure_migrated(settings: Settings) -> None:
     migrations.upgrade(url)
 
 
+def require_broker(settings: Settings, command: str) -> None:
+    """`worker` and `scheduler` exist for a broker; on embedded defaults `serve` does both."""
+    if not settings.broker_url:
+        raise UserError(
+            "AUTOGLM_BROKER_URL is not set; "
+            f"on embedded defaults `autoglm serve` runs the {command}"
+        )
+
+
 def build_runner(settings: Settings, resend: Resend, worker_name: str) -> JobRunner:
     """A runner with its own engine (made in the process that uses it, after any fork).
 

@@ -10,9 +10,8 @@ from typing import Any
 import structlog
 
 from autoglm.exits import exits_cleanly
-from autoglm.runtime import ensure_migrated
+from autoglm.runtime import ensure_migrated, require_broker
 from core.db import make_engine, session_factory
-from core.errors import UserError
 from core.logging import configure_logging
 from core.settings import get_settings
 from triggers.dispatch import dispatcher_for
@@ -26,10 +25,7 @@ def scheduler() -> None:
     """Resend jobs whose task was lost and bury jobs whose worker died, until stopped."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    if not settings.broker_url:
-        raise UserError(
-            "AUTOGLM_BROKER_URL is not set; on embedded defaults `autoglm serve` runs the sweeper"
-        )
+    require_broker(settings, "sweeper")
     ensure_migrated(settings)
     stop = threading.Event()
 

@@ -12,8 +12,7 @@ from celery.signals import worker_process_init
 from prometheus_client import start_http_server
 
 from autoglm.exits import exits_cleanly
-from autoglm.runtime import build_runner, ensure_migrated
-from core.errors import UserError
+from autoglm.runtime import build_runner, ensure_migrated, require_broker
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from workers.celery_app import JOB_QUEUE, make_celery
@@ -30,10 +29,7 @@ def worker(
     """Run jobs from the broker (AUTOGLM_BROKER_URL) until stopped."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    if not settings.broker_url:
-        raise UserError(
-            "AUTOGLM_BROKER_URL is not set; on embedded defaults `autoglm serve` runs the worker"
-        )
+    require_broker(settings, "worker")
     ensure_migrated(settings)
     from workers.tasks import register  # noqa: PLC0415 (loads the pipeline: only here)
 

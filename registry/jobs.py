@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from registry.errors import NotFound
@@ -88,21 +88,20 @@ def claim(session: Session, job_id: str, worker: str, lease_seconds: float) -> J
         and_(Job.status == "failed", Job.next_attempt_at <= now + EARLY_START_SLACK),
         and_(Job.status == "running", Job.lease_expires_at < now),
     )
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, due, Job.attempts < Job.max_attempts)
-        .values(
-            status="running",
-            attempts=Job.attempts + 1,
-            started_at=now,
-            next_attempt_at=None,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            worker=worker,
-        )
-        .execution_options(synchronize_session=False)
+    claimed = _update(
+        session,
+        Job.id == job_id,
+        due,
+        Job.attempts < Job.max_attempts,
+        status="running",
+        attempts=Job.attempts + 1,
+        started_at=now,
+        next_attempt_at=None,
+        lease_expires_at=now + timedelta(seconds=lease_seconds),
+        worker=worker,
     )
     session.commit()
-    if _rowcount(result) == 0:
+    if claimed == 0:
         return None
     return session.get(Job, job_id, populate_existing=True)
 
@@ -118,14 +117,13 @@ def seconds_until_due(session: Session, job_id: str) -> float | None:
 
 def renew_lease(session: Session, job_id: str, attempt: int, lease_seconds: float) -> bool:
     """Push the lease forward while the attempt runs; False if it was taken over."""
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == "running", Job.attempts == attempt)
-        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
-        .execution_options(synchronize_session=False)
+    renewed = _update(
+        session,
+        *_owned(job_id, attempt),
+        lease_expires_at=utcnow() + timedelta(seconds=lease_seconds),
     )
     session.commit()
-    return _rowcount(result) == 1
+    return renewed == 1
 
 
 def complete(
@@ -141,20 +139,17 @@ def complete(
 
     False (and nothing written) when this attempt no longer owns the job.
     """
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == "running", Job.attempts == attempt)
-        .values(
-            status="succeeded",
-            finished_at=utcnow(),
-            lease_expires_at=None,
-            error=None,
-            generation=generation,
-            timings=timings,
-        )
-        .execution_options(synchronize_session=False)
+    finished = _update(
+        session,
+        *_owned(job_id, attempt),
+        status="succeeded",
+        finished_at=utcnow(),
+        lease_expires_at=None,
+        error=None,
+        generation=generation,
+        timings=timings,
     )
-    if _rowcount(result) == 0:
+    if finished == 0:
         session.rollback()
         return False
     session.execute(delete(JobArtifact).where(JobArtifact.job_id == job_id))
@@ -192,14 +187,11 @@ def fail(
             "next_attempt_at": now + timedelta(seconds=outcome.retry_in),
             "dispatched_at": now,
         }
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job.id, Job.status == "running", Job.attempts == attempt)
-        .values(error=error[:4000], lease_expires_at=None, **values)
-        .execution_options(synchronize_session=False)
+    recorded = _update(
+        session, *_owned(job.id, attempt), error=error[:4000], lease_expires_at=None, **values
     )
     session.commit()
-    return outcome if _rowcount(result) == 1 else None
+    return outcome if recorded == 1 else None
 
 
 def backoff_seconds(job: Job, attempt: int) -> float:
@@ -219,16 +211,14 @@ def bury_lost(session: Session) -> list[str]:
     )
     ids = list(session.scalars(select(Job.id).where(lost)))
     if ids:
-        session.execute(
-            update(Job)
-            .where(Job.id.in_(ids), lost)
-            .values(
-                status="dead",
-                finished_at=now,
-                lease_expires_at=None,
-                error="the worker was lost during the last attempt (its lease expired)",
-            )
-            .execution_options(synchronize_session=False)
+        _update(
+            session,
+            Job.id.in_(ids),
+            lost,
+            status="dead",
+            finished_at=now,
+            lease_expires_at=None,
+            error="the worker was lost during the last attempt (its lease expired)",
         )
     session.commit()
     return ids
@@ -261,12 +251,7 @@ def due_for_resend(session: Session, resend_after: float, limit: int = 500) -> l
     candidates = session.scalars(query.limit(limit))
     jobs = [job for job in candidates if _resend_is_due(job, now, resend_after)]
     if jobs:
-        session.execute(
-            update(Job)
-            .where(Job.id.in_([j.id for j in jobs]))
-            .values(dispatched_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        _update(session, Job.id.in_([j.id for j in jobs]), dispatched_at=now)
     session.commit()
     return jobs
 
@@ -281,12 +266,7 @@ def _resend_is_due(job: Job, now: datetime, resend_after: float) -> bool:
 
 def mark_unsent(session: Session, job_id: str) -> None:
     """The send failed: let the next sweep send the job, not the one after `resend_after`."""
-    session.execute(
-        update(Job)
-        .where(Job.id == job_id)
-        .values(dispatched_at=None)
-        .execution_options(synchronize_session=False)
-    )
+    _update(session, Job.id == job_id, dispatched_at=None)
     session.commit()
 
 
@@ -295,5 +275,14 @@ def counts_by_status(session: Session) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
-def _rowcount(result: Any) -> int:
+def _owned(job_id: str, attempt: int) -> tuple[ColumnElement[bool], ...]:
+    """The job is still running the attempt numbered `attempt` (the fencing condition)."""
+    return (Job.id == job_id, Job.status == "running", Job.attempts == attempt)
+
+
+def _update(session: Session, *where: ColumnElement[bool], **values: Any) -> int:
+    """One conditional UPDATE of jobs; the rows it changed (0: another process got there first)."""
+    result: Any = session.execute(
+        update(Job).where(*where).values(**values).execution_options(synchronize_session=False)
+    )
     return int(result.rowcount)
