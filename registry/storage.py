@@ -7,11 +7,10 @@ the local one without touching either.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from core.files import write_atomic
 from registry.errors import NotFound
 
 SCHEME = "file:"
@@ -19,7 +18,8 @@ SCHEME = "file:"
 
 class ArtifactStore(Protocol):
     def put(self, key: str, data: bytes) -> str:
-        """Store `data` under `key` (``<job id>/<file name>``), replacing it; return its URI."""
+        """Store `data` under `key` (``<job id>/<attempt>/<file name>``), replacing it; return
+        its URI."""
         ...
 
     def open(self, uri: str) -> BinaryIO:
@@ -44,15 +44,7 @@ class LocalArtifactStore:
     def put(self, key: str, data: bytes) -> str:
         target = self._path_of(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.chmod(temp, 0o644)
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, data)
         return SCHEME + key
 
     def open(self, uri: str) -> BinaryIO:

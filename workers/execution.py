@@ -19,14 +19,13 @@ from core.errors import AutoglmError, ConfigError, UserError
 from core.settings import Settings
 from documents.document import Document
 from documents.loader import LoadedTemplate
-from exporters.registry import get_exporter
 from generation.protocol import Generator
 from registry import jobs, templates
 from registry.jobs import StoredArtifact
 from registry.models import Job
 from registry.storage import ArtifactStore
 from workers import metrics
-from workers.pipeline import artifact_stem, fill_template
+from workers.pipeline import artifact_stem, export_all, fill_template
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +54,7 @@ class JobRunner:
     _generator_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def generator(self) -> Generator:
-        """The process's generator, made on first use (or up front by `warm_up`)."""
+        """The process's generator, made on first use (a worker process calls it at start)."""
         with self._generator_lock:
             if self._generator is None:
                 self._generator = self.make_generator()
@@ -162,15 +161,10 @@ class JobRunner:
         self, job: Job, document: Document, check: Callable[[], None]
     ) -> tuple[list[StoredArtifact], float]:
         """Export every format in memory, then store each; a failure stores no row."""
-        stem, exported, seconds = artifact_stem(document), [], 0.0
-        for name in job.formats:
-            exporter = get_exporter(name)
-            began = time.perf_counter()
-            exported.append((exporter, exporter.export(document)))
-            seconds += time.perf_counter() - began
-            check()
+        stem, exported = artifact_stem(document), export_all(document, job.formats, check)
         stored = []
-        for exporter, data in exported:
+        for item in exported:
+            exporter, data = item.exporter, item.data
             filename = f"{stem}.{exporter.extension}"
             # Per attempt, so an attempt that lost its lease never touches the winner's files.
             uri = self.store.put(f"{job.id}/{job.attempts}/{filename}", data)
@@ -178,7 +172,7 @@ class JobRunner:
             stored.append(
                 StoredArtifact(exporter.name, filename, uri, exporter.media_type, len(data), digest)
             )
-        return stored, seconds
+        return stored, sum(item.seconds for item in exported)
 
     def _failed(
         self, session: Session, job: Job, attempt: int, exc: Exception, seconds: float

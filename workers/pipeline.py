@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -12,21 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.files import write_atomic
 from core.settings import Settings
 from documents.document import Document, FieldRecord
 from documents.inputs import validate_inputs
 from documents.loader import LoadedTemplate
 from documents.render import render_document, render_prompts
-from exporters.registry import get_exporter
+from exporters.registry import Exporter, get_exporter
 from generation.protocol import (
     GenerationRequest,
     GenerationResult,
     Generator,
     ProgressCallback,
 )
-
-_UMASK = os.umask(0)  # read once at import, while no other thread can race the reset
-os.umask(_UMASK)
 
 
 @dataclass
@@ -105,24 +101,44 @@ def _record(name: str, prompt: str, result: GenerationResult) -> FieldRecord:
     )
 
 
+@dataclass(frozen=True)
+class Exported:
+    exporter: Exporter
+    data: bytes
+    seconds: float
+
+
+def export_all(
+    document: Document, formats: list[str], after_each: Callable[[], None] | None = None
+) -> list[Exported]:
+    """Export every format in memory, timing each; `after_each` may stop the run between them.
+
+    Nothing is written here, so a failing exporter leaves no partial set of files behind.
+    """
+    exported = []
+    for name in formats:
+        exporter = get_exporter(name)
+        started = time.perf_counter()
+        data = exporter.export(document)
+        exported.append(Exported(exporter, data, time.perf_counter() - started))
+        if after_each is not None:
+            after_each()
+    return exported
+
+
 def export_files(document: Document, formats: list[str], out_dir: Path) -> list[Artifact]:
     """Export every format in memory first, then write each atomically (temp file + rename).
 
     An exporter failure therefore writes nothing, and no reader ever sees a half-written file.
     """
     stem = artifact_stem(document)
-    exported = []
-    for name in formats:
-        exporter = get_exporter(name)
-        started = time.perf_counter()
-        data = exporter.export(document)
-        exported.append((exporter, data, time.perf_counter() - started))
+    exported = export_all(document, formats)
     out_dir.mkdir(parents=True, exist_ok=True)
     artifacts = []
-    for exporter, data, seconds in exported:
-        target = out_dir / f"{stem}.{exporter.extension}"
-        _write_atomic(target, data)
-        artifacts.append(Artifact(exporter.name, target, len(data), seconds))
+    for item in exported:
+        target = out_dir / f"{stem}.{item.exporter.extension}"
+        write_atomic(target, item.data)
+        artifacts.append(Artifact(item.exporter.name, target, len(item.data), item.seconds))
     return artifacts
 
 
@@ -130,15 +146,3 @@ def artifact_stem(document: Document) -> str:
     """A file name stem safe on every OS that keeps Unicode letters: `API接口文档-1.2`."""
     raw = f"{document.template_name}-{document.template_version}"
     return re.sub(r"[^\w.-]+", "-", raw).strip("-.")[:120] or "document"
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        os.fchmod(handle, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
