@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 from urllib.parse import quote
 
@@ -17,21 +16,11 @@ from registry.errors import Conflict, NotFound
 from registry.storage import ArtifactStore
 from triggers.dispatch import Dispatcher
 from triggers.submit import JobRequest, submit
+from triggers.tracing import trace_id_of
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
-TRACE_ID = re.compile(r"^[0-9A-Za-z._-]{1,64}$")
 Status = Literal["queued", "running", "succeeded", "failed", "dead"]
-
-
-def trace_id_of(x_trace_id: str | None, traceparent: str | None) -> str | None:
-    """The caller's trace id: `X-Trace-Id`, else the W3C `traceparent` trace id, else None."""
-    if x_trace_id and TRACE_ID.match(x_trace_id):
-        return x_trace_id
-    if traceparent and (match := TRACEPARENT.match(traceparent.strip().lower())):
-        return match.group(1)
-    return None
 
 
 @router.post(

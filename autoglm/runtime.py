@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import signal
+import threading
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
@@ -33,6 +35,18 @@ def require_broker(settings: Settings, command: str) -> None:
             "AUTOGLM_BROKER_URL is not set; "
             f"on embedded defaults `autoglm serve` runs the {command}"
         )
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM (`docker stop`, Kubernetes) or SIGINT (Ctrl-C)."""
+    stop = threading.Event()
+
+    def _stop(*_: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    return stop
 
 
 def build_runner(settings: Settings, resend: Resend, worker_name: str) -> JobRunner:

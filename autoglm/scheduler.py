@@ -1,45 +1,46 @@
-"""`autoglm scheduler`: the loop that only enqueues. Today the sweeper (lost messages, dead
-workers); cron schedules join it later. Safe to run more than one."""
+"""`autoglm scheduler`: the loops that only enqueue: cron fires, and the sweeper (lost messages,
+dead workers). Safe to run more than one: each cron tick is claimed once in the database."""
 
 from __future__ import annotations
-
-import signal
-import threading
-from typing import Any
 
 import structlog
 
 from autoglm.exits import exits_cleanly
-from autoglm.runtime import ensure_migrated, require_broker
+from autoglm.runtime import ensure_migrated, require_broker, stop_on_signals
 from core.db import make_engine, session_factory
 from core.logging import configure_logging
 from core.settings import get_settings
+from triggers.cron import cron_loop
 from triggers.dispatch import dispatcher_for
-from triggers.sweeper import SweeperLoop
+from triggers.sweeper import sweeper_loop
 
 log = structlog.get_logger(__name__)
 
 
 @exits_cleanly
 def scheduler() -> None:
-    """Resend jobs whose task was lost and bury jobs whose worker died, until stopped."""
+    """Fire cron schedules, resend jobs whose task was lost, bury jobs whose worker died."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    require_broker(settings, "sweeper")
+    require_broker(settings, "scheduler")
     ensure_migrated(settings)
-    stop = threading.Event()
-
-    def _stop(*_: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    loop = SweeperLoop(
-        session_factory(make_engine(settings.database_url)),
-        dispatcher_for(settings),
-        interval=settings.sweep_interval_seconds,
-        resend_after=settings.resend_after_seconds,
-    ).start()
-    log.info("scheduler running", interval=settings.sweep_interval_seconds)
+    stop = stop_on_signals()
+    sessions = session_factory(make_engine(settings.database_url))
+    dispatcher = dispatcher_for(settings)
+    loops = [
+        cron_loop(sessions, dispatcher, settings).start(),
+        sweeper_loop(
+            sessions,
+            dispatcher,
+            interval=settings.sweep_interval_seconds,
+            resend_after=settings.resend_after_seconds,
+        ).start(),
+    ]
+    log.info(
+        "scheduler running",
+        poll=settings.schedule_poll_seconds,
+        sweep_interval=settings.sweep_interval_seconds,
+    )
     stop.wait()
-    loop.stop()
+    for loop in loops:
+        loop.stop()

@@ -1,4 +1,4 @@
-"""`autoglm serve`: the HTTP API; on embedded defaults also a worker and the sweeper, in-process.
+"""`autoglm serve`: the HTTP API; on embedded defaults also a worker, cron and the sweeper.
 
 With no `AUTOGLM_BROKER_URL` one process does everything on SQLite: jobs go to an in-process
 queue whose thread runs them with the bundled model. With a broker it serves the API only;
@@ -21,8 +21,9 @@ from autoglm.exits import exits_cleanly
 from autoglm.runtime import build_runner, ensure_migrated
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
+from triggers.cron import cron_loop
 from triggers.dispatch import LocalQueue
-from triggers.sweeper import SweeperLoop, sweep
+from triggers.sweeper import sweep, sweeper_loop
 
 log = structlog.get_logger(__name__)
 
@@ -55,16 +56,20 @@ def _serve_embedded(settings: Settings, host: str, port: int) -> None:
     with runner.sessions() as session:  # jobs left queued by a previous run go out now
         sweep(session, queue, resend_after=0)
     app = create_app(settings, sessions=runner.sessions, dispatcher=queue)
-    sweeper = SweeperLoop(
-        runner.sessions,
-        queue,
-        interval=settings.sweep_interval_seconds,
-        resend_after=settings.resend_after_seconds,
-    ).start()
+    loops = [
+        cron_loop(runner.sessions, queue, settings).start(),
+        sweeper_loop(
+            runner.sessions,
+            queue,
+            interval=settings.sweep_interval_seconds,
+            resend_after=settings.resend_after_seconds,
+        ).start(),
+    ]
     threading.Thread(target=runner.generator, name="model-warm-up", daemon=True).start()
-    log.info("embedded mode: API, worker and sweeper in one process", host=host, port=port)
+    log.info("embedded mode: API, worker, cron and sweeper in one process", host=host, port=port)
     try:
         uvicorn.run(app, host=host, port=port, log_config=None)
     finally:
-        sweeper.stop()
+        for loop in loops:
+            loop.stop()
         queue.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,6 +74,33 @@ class Settings(BaseSettings):
     )
     token: str | None = Field(
         default=None, repr=False, description="Bearer token `autoglm push` sends."
+    )
+    schedule_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often `autoglm scheduler` looks for due cron fires.",
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        default=None, description="Kafka brokers for `autoglm bridge`, comma-separated host:port."
+    )
+    kafka_requests_topic: str = Field(default="autoglm.requests", min_length=1)
+    kafka_completed_topic: str = Field(default="autoglm.completed", min_length=1)
+    kafka_dead_letter_topic: str = Field(default="autoglm.requests.dlq", min_length=1)
+    kafka_group_id: str = Field(default="autoglm-bridge", min_length=1)
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = Field(
+        default=None, description="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (with SASL_*)."
+    )
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = Field(default=None, repr=False)
+    kafka_ssl_cafile: Path | None = Field(default=None, description="CA bundle for SSL.")
+    kafka_ssl_certfile: Path | None = Field(default=None, description="Client certificate.")
+    kafka_ssl_keyfile: Path | None = Field(default=None, description="Client key.")
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    bridge_principal: str = Field(
+        default="kafka-bridge", description="Service principal the Kafka bridge acts as."
     )
 
 

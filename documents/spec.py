@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from documents import cron
+
 FORMAT_ALIASES: dict[str, str] = {
     "pdf": "pdf",
     "docx": "docx",
@@ -278,11 +280,13 @@ class ScheduleSpec(Strict):
 
     @field_validator("expression")
     @classmethod
-    def _field_count(cls, value: str) -> str:
-        if len(value.split()) not in (5, 6):
-            raise ValueError(
-                f"cron expression {value!r} must have 5 fields, or 6 with seconds first"
-            )
+    def _valid_cron(cls, value: str) -> str:
+        return cron.check(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        cron.zone(value)
         return value
 
 

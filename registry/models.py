@@ -256,6 +256,7 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text)
     generation: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    announced_at: Mapped[datetime | None]  # completion event published (outbox)
 
     template: Mapped[Template] = relationship(lazy="joined")
     version: Mapped[TemplateVersion] = relationship(lazy="joined")
@@ -279,3 +280,64 @@ class JobArtifact(Base):
     size: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+SCHEDULE_SOURCES = ("template", "api")
+
+
+class Schedule(Base):
+    """A cron schedule that submits a job of its template at each fire time.
+
+    `source='template'` rows mirror the active version's `schedule` block (one per template);
+    `api` rows are made through `/schedules`. A fire runs as `owner`, with RBAC checked then.
+    `next_fire_at` is the claim: a scheduler advances it with a compare-and-set, so two
+    schedulers never fire the same tick, and the fire's idempotency key absorbs a crash.
+    """
+
+    __tablename__ = "schedules"
+    __table_args__ = (CheckConstraint(f"source IN {SCHEDULE_SOURCES!r}", name="source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    template_id: Mapped[int] = mapped_column(
+        ForeignKey("templates.id", ondelete="CASCADE"), index=True
+    )
+    source: Mapped[str] = mapped_column(String(16), default="api")
+    expression: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    formats: Mapped[list[str] | None] = mapped_column(JSON)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("principals.id", ondelete="SET NULL"))
+    next_fire_at: Mapped[datetime] = mapped_column(index=True)
+    last_fire_at: Mapped[datetime | None]
+    last_job_id: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    template: Mapped[Template] = relationship(lazy="joined")
+    owner: Mapped[Principal | None] = relationship(lazy="joined")
+
+
+class Webhook(Base):
+    """A named endpoint (`POST /hooks/{name}`) that turns a signed delivery into a job.
+
+    `inputs` maps variable names to literals or to `$.dotted.path`s into the JSON payload.
+    The secret must be kept as given to check HMAC signatures; it is never returned again.
+    """
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    template_id: Mapped[int] = mapped_column(
+        ForeignKey("templates.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[str | None] = mapped_column(String(64))
+    inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    formats: Mapped[list[str] | None] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(200))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("principals.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_delivery_at: Mapped[datetime | None]
+
+    template: Mapped[Template] = relationship(lazy="joined")
+    owner: Mapped[Principal | None] = relationship(lazy="joined")

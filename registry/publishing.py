@@ -11,7 +11,15 @@ from registry.audit import record
 from registry.errors import Invalid
 from registry.models import Template, TemplateRole, utcnow
 from registry.permissions import Actor, Permission, TemplateAccess
-from registry.templates import access_of, find, get_version, require_not_archived, role_rows
+from registry.schedules import mirror_template_block
+from registry.templates import (
+    access_of,
+    find,
+    get_version,
+    load_version,
+    require_not_archived,
+    role_rows,
+)
 
 
 def activate(session: Session, actor: Actor, name: str, version: str) -> Template:
@@ -23,6 +31,7 @@ def activate(session: Session, actor: Actor, name: str, version: str) -> Templat
     if previous != chosen.version:
         template.active_version = chosen
         template.category = chosen.meta.get("category")
+        mirror_template_block(session, actor, template, load_version(chosen).spec.schedule)
         record(
             session,
             actor,

@@ -6,13 +6,12 @@ a resend of a job already taken is ignored by the worker's claim.
 
 from __future__ import annotations
 
-import threading
-
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry import jobs
 from triggers.dispatch import Dispatcher
+from triggers.loops import Every
 
 log = structlog.get_logger(__name__)
 
@@ -31,38 +30,8 @@ def sweep(session: Session, dispatcher: Dispatcher, resend_after: float) -> int:
     return len(stuck)
 
 
-class SweeperLoop:
-    """Runs `sweep` every `interval` seconds in a daemon thread until stopped."""
-
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        dispatcher: Dispatcher,
-        *,
-        interval: float,
-        resend_after: float,
-    ) -> None:
-        self.sessions = sessions
-        self.dispatcher = dispatcher
-        self.interval = interval
-        self.resend_after = resend_after
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self.run, name="autoglm-sweeper", daemon=True)
-
-    def start(self) -> SweeperLoop:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def run(self) -> None:
-        while True:
-            try:
-                with self.sessions() as session:
-                    sweep(session, self.dispatcher, self.resend_after)
-            except Exception:
-                log.exception("sweep failed; retrying next interval")
-            if self._stop.wait(self.interval):
-                return
+def sweeper_loop(
+    sessions: sessionmaker[Session], dispatcher: Dispatcher, *, interval: float, resend_after: float
+) -> Every:
+    """The sweeper as a background thread (`autoglm scheduler`, and `serve` when embedded)."""
+    return Every("sweeper", interval, sessions, lambda s: sweep(s, dispatcher, resend_after))

@@ -26,6 +26,8 @@ TABLES = {
     "audit_log",
     "jobs",
     "job_artifacts",
+    "schedules",
+    "webhooks",
 }
 
 
@@ -70,9 +72,17 @@ def test_migrations_match_the_models(empty_url: str) -> None:
         engine.dispose()
 
 
-def test_the_jobs_revision_downgrades_alone(empty_url: str) -> None:
+@pytest.mark.parametrize(
+    ("target", "without"),
+    [
+        ("0002", {"schedules", "webhooks"}),
+        ("0001", {"jobs", "job_artifacts", "schedules", "webhooks"}),
+    ],
+)
+def test_each_revision_downgrades_alone(empty_url: str, target: str, without: set[str]) -> None:
     migrations.upgrade(empty_url)
-    migrations.downgrade(empty_url, "0001")
-    assert tables(empty_url) == TABLES - {"jobs", "job_artifacts"}
+    migrations.downgrade(empty_url, target)
+    assert tables(empty_url) == TABLES - without
+    assert migrations.current(empty_url) == target
     migrations.upgrade(empty_url)
     assert tables(empty_url) == TABLES
