@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from autoglm import admin, database, push, scheduler, serve, worker
+from autoglm import admin, bridge, database, push, scheduler, serve, worker
 from autoglm.exits import exits_cleanly
 from core.errors import UserError
 from core.logging import configure_logging
@@ -26,6 +26,7 @@ app.command(name="push")(push.push)
 app.command(name="serve")(serve.serve)
 app.command(name="worker")(worker.worker)
 app.command(name="scheduler")(scheduler.scheduler)
+app.command(name="bridge")(bridge.bridge)
 
 
 @app.command()

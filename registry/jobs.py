@@ -286,3 +286,20 @@ def _update(session: Session, *where: ColumnElement[bool], **values: Any) -> int
         update(Job).where(*where).values(**values).execution_options(synchronize_session=False)
     )
     return int(result.rowcount)
+
+
+def unannounced(session: Session, limit: int = 100) -> list[Job]:
+    """Finished jobs whose completion event is not published yet (the outbox), locked so that
+    two bridges do not both take one (`SKIP LOCKED` on PostgreSQL; SQLite has one writer)."""
+    query = (
+        select(Job)
+        .where(Job.status.in_(("succeeded", "dead")), Job.announced_at.is_(None))
+        .order_by(Job.finished_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Job)
+    )
+    return list(session.scalars(query))
+
+
+def mark_announced(session: Session, job_ids: list[str]) -> None:
+    _update(session, Job.id.in_(job_ids), announced_at=utcnow())

@@ -14,6 +14,7 @@ from core.settings import Settings
 from documents.loader import LoadedTemplate, load_template_text
 from generation.llama import LlamaEngine
 from tests.database import fresh_database
+from tests.kafka import Broker, tansu
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -64,3 +65,10 @@ def db(pg_engine: Engine) -> Iterator[sessionmaker[Session]]:
 def session(db: sessionmaker[Session]) -> Iterator[Session]:
     with db() as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[Broker]:
+    """A real Kafka-protocol broker (tansu, in memory) for the whole test session."""
+    with tansu() as broker:
+        yield broker
