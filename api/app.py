@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import audit, health, jobs, problems, templates
+from api import audit, health, jobs, problems, schedules, templates, webhooks
 from api.limits import BodyLimit
 from core.db import make_engine, session_factory
 from core.settings import Settings, get_settings
@@ -40,6 +40,9 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=limit)
     app.include_router(templates.router)
     app.include_router(jobs.router)
+    app.include_router(webhooks.router)
+    app.include_router(webhooks.hooks)
+    app.include_router(schedules.router)
     app.include_router(audit.router)
     app.include_router(health.router)
     return app
