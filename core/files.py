@@ -21,3 +21,9 @@ def write_atomic(target: Path, data: bytes) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def beat(heartbeat: Path | None) -> None:
+    """Touch `heartbeat` (if set): a health check reads its age to see that a loop still runs."""
+    if heartbeat is not None:
+        heartbeat.touch()

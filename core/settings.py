@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     kafka_ssl_keyfile: Path | None = Field(default=None, description="Client key.")
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    heartbeat_file: Path | None = Field(
+        default=None,
+        description="`scheduler` and `bridge` touch this file after every pass (health checks).",
+    )
     bridge_principal: str = Field(
         default="kafka-bridge", description="Service principal the Kafka bridge acts as."
     )

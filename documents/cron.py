@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 
 def check(expression: str) -> str:
@@ -21,6 +21,10 @@ def check(expression: str) -> str:
         )
     if not croniter.is_valid(expression, second_at_beginning=len(fields) == 6):
         raise ValueError(f"cron expression {expression!r} is not valid")
+    try:
+        next_fire(expression, "UTC", datetime.now(UTC))
+    except CroniterBadDateError:  # e.g. "0 0 30 2 *": valid fields, no such day
+        raise ValueError(f"cron expression {expression!r} never fires") from None
     return expression
 
 
@@ -33,8 +37,17 @@ def zone(name: str) -> ZoneInfo:
 
 
 def next_fire(expression: str, timezone: str, after: datetime) -> datetime:
-    """The first fire time strictly after `after`, evaluated in `timezone`, returned in UTC."""
-    start = after.astimezone(zone(timezone))
-    six = len(expression.split()) == 6
-    fire: datetime = croniter(expression, start, second_at_beginning=six).get_next(datetime)
-    return fire.astimezone(UTC)
+    """The first fire time strictly after `after`, evaluated in `timezone`, returned in UTC.
+
+    When clocks go back an hour repeats. A schedule with a fixed hour ("02:30 daily") fires
+    in the first of the two, as Vixie cron does; one with `*` or a step in the hour field
+    fires in both, since each is a real hour.
+    """
+    fields = expression.split()
+    six = len(fields) == 6
+    hour = fields[2 if six else 1]
+    ticks = croniter(expression, after.astimezone(zone(timezone)), second_at_beginning=six)
+    while True:
+        fire: datetime = ticks.get_next(datetime)
+        if not (fire.fold and "*" not in hour and "/" not in hour):
+            return fire.astimezone(UTC)

@@ -53,9 +53,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC) if value is not None else None
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+        if value is None:
+            return None
+        # UTC whatever the connection's time zone, so values compare and format alike.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -237,7 +238,7 @@ class Job(Base):
     requested_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("principals.id", ondelete="SET NULL")
     )
-    idempotency_key: Mapped[str] = mapped_column(String(200))
+    idempotency_key: Mapped[str] = mapped_column(String(200), index=True)
     request_sha256: Mapped[str] = mapped_column(String(64))
     trace_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="queued")
@@ -256,7 +257,7 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text)
     generation: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    announced_at: Mapped[datetime | None]  # completion event published (outbox)
+    announced_at: Mapped[datetime | None] = mapped_column(index=True)  # completion published
 
     template: Mapped[Template] = relationship(lazy="joined")
     version: Mapped[TemplateVersion] = relationship(lazy="joined")

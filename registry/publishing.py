@@ -31,7 +31,7 @@ def activate(session: Session, actor: Actor, name: str, version: str) -> Templat
     if previous != chosen.version:
         template.active_version = chosen
         template.category = chosen.meta.get("category")
-        mirror_template_block(session, actor, template, load_version(chosen).spec.schedule)
+        mirror_template_block(session, actor, template, load_version(chosen).spec)
         record(
             session,
             actor,

@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from documents import cron
 from documents.inputs import validate_inputs
-from documents.spec import ScheduleSpec, canonical_formats
+from documents.spec import TemplateSpec, canonical_formats
 from registry.audit import record
 from registry.errors import Invalid, NotFound
 from registry.models import Schedule, Team, Template, utcnow
-from registry.permissions import Actor, Permission, can, require
+from registry.permissions import Actor, Permission, can, can_see, require
 from registry.templates import access_of, find, load_version, require_not_archived, visible
 
 
@@ -63,34 +63,46 @@ def create(
 
 
 def get(session: Session, actor: Actor, schedule_id: int) -> Schedule:
-    """The schedule if `actor` may read its template; otherwise `NotFound`."""
+    """The schedule if `actor` holds `schedule:write` on its template (its inputs and errors
+    are the schedule owner's business); `NotFound` if the template is hidden, else `Forbidden`."""
     schedule = session.get(Schedule, schedule_id)
-    if schedule is None or not can(actor, Permission.TEMPLATE_READ, access_of(schedule.template)):
+    if schedule is None or not can_see(actor, access_of(schedule.template)):
         raise schedule_not_found(schedule_id)
+    require(actor, Permission.SCHEDULE_WRITE, access_of(schedule.template), schedule.template.name)
     return schedule
 
 
 def list_schedules(session: Session, actor: Actor, template: str | None = None) -> list[Schedule]:
+    """Schedules of the templates on which `actor` holds `schedule:write`."""
     query = select(Schedule).join(Template).join(Team, Template.owner_team_id == Team.id)
     if template is not None:
         query = query.where(Template.name == template)
-    return list(session.scalars(visible(actor, query).order_by(Schedule.id)))
+    rows = session.scalars(visible(actor, query).order_by(Schedule.id))
+    return [s for s in rows if can(actor, Permission.SCHEDULE_WRITE, access_of(s.template))]
 
 
 def delete(session: Session, actor: Actor, schedule_id: int) -> None:
-    """Stop a schedule. A template's own schedule comes back when a version is activated."""
+    """Stop a schedule. A template's own schedule comes back when a version with a `schedule`
+    block is activated again (re-activating the active version changes nothing)."""
     schedule = get(session, actor, schedule_id)
-    require(actor, Permission.SCHEDULE_WRITE, access_of(schedule.template), schedule.template.name)
     record(
-        session, actor, "schedule.delete", "schedule", str(schedule_id), details=_describe(schedule)
+        session,
+        actor,
+        "schedule.delete",
+        "schedule",
+        str(schedule_id),
+        details=_describe(schedule),
     )
     session.delete(schedule)
 
 
 def mirror_template_block(
-    session: Session, actor: Actor, template: Template, block: ScheduleSpec | None
+    session: Session, actor: Actor, template: Template, spec: TemplateSpec
 ) -> None:
-    """Make the template's own schedule match the block of the version just activated."""
+    """Make the template's own schedule match the block of the version just activated.
+
+    Publishing the version is the permission for its block: `template:publish` suffices."""
+    block = spec.schedule
     current = session.scalar(
         select(Schedule).where(Schedule.template_id == template.id, Schedule.source == "template")
     )
@@ -99,6 +111,7 @@ def mirror_template_block(
             record(session, actor, "schedule.delete", "schedule", str(current.id))
             session.delete(current)
         return
+    validate_inputs(spec, block.inputs)  # refuse now, not at every fire
     if current is None:
         current = Schedule(template=template, source="template")
         session.add(current)

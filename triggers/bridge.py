@@ -20,12 +20,14 @@ from typing import Any, Protocol
 
 import structlog
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import CommitFailedError
+from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import ConfigError, UserError
+from core.files import beat
 from core.settings import Settings
 from registry import jobs
 from registry.accounts import actor_for
@@ -40,6 +42,9 @@ log = structlog.get_logger(__name__)
 
 SEND_TIMEOUT_SECONDS = 30.0
 RETRY_PAUSE_SECONDS = 2.0
+MAX_EVENT_FAILURES = 5
+# Not the event's fault: retried for as long as it lasts, never dead-lettered.
+TRANSIENT = (ConfigError, OperationalError, InterfaceError, KafkaError)
 
 
 class Record(Protocol):
@@ -112,12 +117,18 @@ class KafkaBridge:
             **options,
         )
         self.producer = producer or KafkaProducer(acks="all", **options)
+        self._failures: dict[tuple[str, int, int], int] = {}
 
     def run(self, stop: threading.Event) -> None:
         """Poll, submit, commit and announce until `stop` is set."""
         try:
             while not stop.is_set():
-                self.step()
+                try:
+                    self.step()
+                    beat(self.settings.heartbeat_file)
+                except Exception:  # Kafka or the database away for a while: keep trying
+                    log.exception("bridge step failed; retrying")
+                    stop.wait(RETRY_PAUSE_SECONDS)
         finally:
             self.close()
 
@@ -133,24 +144,43 @@ class KafkaBridge:
         self.producer.close(timeout=SEND_TIMEOUT_SECONDS)
 
     def process(self, partition: TopicPartition, records: list[Record]) -> None:
-        """Handle one partition's records in order; commit past the last one handled."""
+        """Handle one partition's records in order; commit past the last one handled.
+
+        A failure that is not the event's fault holds the partition at the event; any other
+        unexpected failure is retried a few times, then the event is dead-lettered, so one
+        poisonous event cannot stop its partition for good.
+        """
         handled = None
         for record in records:
             try:
                 self.handle(record)
-            except Exception:
-                log.exception(
-                    "event not handled; retrying it",
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                )
-                self.consumer.seek(partition, record.offset)
-                time.sleep(RETRY_PAUSE_SECONDS)
-                break
+            except Exception as exc:
+                if self._give_up(record, exc):
+                    self.dead_letter(record, exc)
+                else:
+                    self.consumer.seek(partition, record.offset)
+                    time.sleep(RETRY_PAUSE_SECONDS)
+                    break
             handled = record.offset
         if handled is not None:
             self.commit(partition, handled + 1)
+
+    def _give_up(self, record: Record, exc: Exception) -> bool:
+        where = (record.topic, record.partition, record.offset)
+        failures = self._failures[where] = self._failures.get(where, 0) + 1
+        log.error(
+            "event not handled",
+            error=repr(exc),
+            failures=failures,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            exc_info=exc,
+        )
+        if isinstance(exc, TRANSIENT) or failures < MAX_EVENT_FAILURES:
+            return False
+        del self._failures[where]
+        return True
 
     def handle(self, record: Record) -> None:
         """Submit the event's job, or dead-letter the event when it can never become one."""
@@ -177,7 +207,7 @@ class KafkaBridge:
                 **where,
             )
 
-    def dead_letter(self, record: Record, exc: UserError) -> None:
+    def dead_letter(self, record: Record, exc: Exception) -> None:
         code = exc.code if isinstance(exc, RegistryError) else type(exc).__name__
         headers = events.dead_letter_headers(
             record.headers,

@@ -10,9 +10,10 @@ schedule fires once, for its oldest missed tick, and its next fire is the first 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import UserError
@@ -21,7 +22,7 @@ from documents import cron
 from registry import schedules
 from registry.accounts import actor_for
 from registry.errors import Forbidden
-from registry.models import Schedule, utcnow
+from registry.models import Job, Schedule, utcnow
 from registry.permissions import Actor
 from triggers.dispatch import Dispatcher
 from triggers.loops import Every
@@ -39,7 +40,7 @@ class Fire:
 
 
 def fire_key(schedule_id: int, tick: datetime) -> str:
-    return f"schedule:{schedule_id}:{tick.isoformat()}"
+    return f"schedule:{schedule_id}:{tick.astimezone(UTC).isoformat()}"
 
 
 def fire_due(
@@ -51,7 +52,12 @@ def fire_due(
     session.commit()  # no transaction stays open between fires
     fires = []
     for schedule_id, tick in due:
-        fire = _fire(session, dispatcher, settings, schedule_id=schedule_id, tick=tick, now=now)
+        try:
+            fire = _fire(session, dispatcher, settings, schedule_id=schedule_id, tick=tick, now=now)
+        except Exception:  # the database is down, or a bug: the others still fire
+            session.rollback()
+            log.exception("schedule fire failed; retrying next pass", schedule_id=schedule_id)
+            continue
         if fire is not None:
             fires.append(fire)
     return fires
@@ -77,8 +83,10 @@ def _fire(
     )
     expression, timezone = schedule.expression, schedule.timezone
     job_id = error = None
+    # A tick submitted before a crash, possibly by an owner who has since been replaced.
+    earlier = session.scalar(select(Job.id).where(Job.idempotency_key == request.idempotency_key))
     try:
-        job_id = submit(session, _owner(schedule), request, dispatcher, settings).job.id
+        job_id = earlier or submit(session, _owner(schedule), request, dispatcher, settings).job.id
     except UserError as exc:  # refused for good (archived, permission gone, bad inputs)
         session.rollback()
         error = str(exc)
@@ -108,4 +116,5 @@ def cron_loop(sessions: sessionmaker[Session], dispatcher: Dispatcher, settings:
         settings.schedule_poll_seconds,
         sessions,
         lambda session: fire_due(session, dispatcher, settings),
+        heartbeat=settings.heartbeat_file,
     )

@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from registry.errors import Invalid
 from registry.models import Job
@@ -31,6 +31,13 @@ class RequestEvent(BaseModel):
     formats: list[str] | None = Field(default=None, min_length=1, max_length=3)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
     callback_url: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("template", "version", "idempotency_key")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("must not contain control characters")
+        return value
 
 
 def source_key(topic: str, partition: int, offset: int) -> str:

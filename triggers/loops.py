@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
+
+from core.files import beat
 
 log = structlog.get_logger(__name__)
 
@@ -21,11 +24,13 @@ class Every:
         interval: float,
         sessions: sessionmaker[Session],
         work: Callable[[Session], object],
+        heartbeat: Path | None = None,
     ) -> None:
         self.name = name
         self.interval = interval
         self.sessions = sessions
         self.work = work
+        self.heartbeat = heartbeat
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.run, name=f"autoglm-{name}", daemon=True)
 
@@ -42,6 +47,7 @@ class Every:
             try:
                 with self.sessions() as session:
                     self.work(session)
+                beat(self.heartbeat)
             except Exception:
                 log.exception(f"{self.name} pass failed; retrying next interval")
             if self._stop.wait(self.interval):

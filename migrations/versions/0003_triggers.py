@@ -87,9 +87,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("announced_at", sa.DateTime(timezone=True), nullable=True))
     # Jobs that finished before the bridge existed are not announced now.
     op.execute("UPDATE jobs SET announced_at = finished_at WHERE status IN ('succeeded', 'dead')")
+    op.create_index(op.f("ix_jobs_announced_at"), "jobs", ["announced_at"])
+    # Cron fires look a tick's job up by key alone (its owner may have changed since).
+    op.create_index(op.f("ix_jobs_idempotency_key"), "jobs", ["idempotency_key"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_jobs_idempotency_key"), table_name="jobs")
+    op.drop_index(op.f("ix_jobs_announced_at"), table_name="jobs")
     with op.batch_alter_table("jobs") as batch:
         batch.drop_column("announced_at")
     op.drop_index(op.f("ix_webhooks_template_id"), table_name="webhooks")

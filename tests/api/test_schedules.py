@@ -85,8 +85,9 @@ def test_who_may_do_what(
     client: TestClient, alice: User, bob: User, reader: User, session: Session
 ) -> None:
     created = client.post("/schedules", json=BODY, headers=alice.headers).json()
-    # A viewer of team a sees the schedule but may not make or stop one.
-    assert client.get(created["url"], headers=reader.headers).status_code == 200
+    # A viewer of team a sees the template, but schedules are for those who may change them.
+    assert client.get(created["url"], headers=reader.headers).status_code == 403
+    assert client.get("/schedules", headers=reader.headers).json() == []
     assert client.post("/schedules", json=BODY, headers=reader.headers).status_code == 403
     assert client.delete(created["url"], headers=reader.headers).status_code == 403
     # Another team's maintainer sees nothing at all.

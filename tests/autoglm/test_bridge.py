@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from core.db import make_engine, session_factory
 from tests import factories
+from tests.autoglm.run import autoglm
 from tests.jobs_support import REPORT
 from tests.kafka import Broker
 from tests.readers import markdown_headings
@@ -40,7 +42,9 @@ def test_events_become_documents_bad_ones_dead_letters_and_redeliveries_nothing(
     tmp_path: Path, kafka: Broker
 ) -> None:
     topics = kafka.topics()
-    with distributed_stack(tmp_path, REPORT, **kafka_env(kafka, topics)) as stack:
+    heartbeat = tmp_path / "heartbeat"
+    env = kafka_env(kafka, topics) | {"AUTOGLM_HEARTBEAT_FILE": str(heartbeat)}
+    with distributed_stack(tmp_path, REPORT, **env) as stack:
         with session_factory(make_engine(stack.database_url))() as session:
             factories.user(session, "kafka-bridge", teams=["a"], roles=["runner"])
             session.commit()
@@ -72,3 +76,16 @@ def test_events_become_documents_bad_ones_dead_letters_and_redeliveries_nothing(
             "the bridge to see the redelivery",
         )
         assert [job["id"] for job in weekly_jobs(stack)] == [done["job_id"]]
+        assert time.time() - heartbeat.stat().st_mtime < 5  # what the compose health check reads
+
+
+def test_the_bridge_explains_missing_kafka_settings_and_principal(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'a.db'}"
+    base = {"AUTOGLM_BROKER_URL": "redis://127.0.0.1:6379/9", "AUTOGLM_DATABASE_URL": database}
+    result = autoglm("bridge", env=base | {"AUTOGLM_KAFKA_BOOTSTRAP_SERVERS": ""})
+    assert result.returncode == 2
+    assert "AUTOGLM_KAFKA_BOOTSTRAP_SERVERS is not set" in result.stderr
+    result = autoglm("bridge", env=base | {"AUTOGLM_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    assert result.returncode == 2
+    assert "bridge principal 'kafka-bridge' does not exist" in result.stderr
+    assert "--service" in result.stderr

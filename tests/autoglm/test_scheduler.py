@@ -35,7 +35,13 @@ def running(stack: Stack, index: int) -> bool:
 
 
 def test_schedulers_fire_each_tick_once_on_time_and_once_after_downtime(tmp_path: Path) -> None:
-    with distributed_stack(tmp_path, REPORT, AUTOGLM_SCHEDULE_POLL_SECONDS="0.2") as stack:
+    heartbeat = tmp_path / "heartbeat"
+    with distributed_stack(
+        tmp_path,
+        REPORT,
+        AUTOGLM_SCHEDULE_POLL_SECONDS="0.2",
+        AUTOGLM_HEARTBEAT_FILE=str(heartbeat),
+    ) as stack:
         stack.start("worker")
         first, second = stack.start("scheduler"), stack.start("scheduler")
         for index in (2, 3):
@@ -47,6 +53,7 @@ def test_schedulers_fire_each_tick_once_on_time_and_once_after_downtime(tmp_path
         )
         assert response.status_code == 201, response.text
         wait_for(lambda: len(fired(stack)) >= 5, 60, "five fires")
+        assert time.time() - heartbeat.stat().st_mtime < 2  # what the compose health check reads
         stack.kill(first)
         stack.kill(second)
         before = fired(stack)

@@ -114,7 +114,7 @@ def test_rabbitmq_works_as_the_broker_too(tmp_path: Path) -> None:
         assert httpx.get(f"{stack.url}/readyz").json()["checks"]["queue"] == "ok"
 
 
-@pytest.mark.parametrize("command", ["worker", "scheduler"])
+@pytest.mark.parametrize("command", ["worker", "scheduler", "bridge"])
 def test_commands_that_need_a_broker_explain_themselves(command: str) -> None:
     result = autoglm(command, env={"AUTOGLM_BROKER_URL": ""})
     assert result.returncode == 2

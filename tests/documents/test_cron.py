@@ -78,3 +78,19 @@ def test_a_template_with_a_bad_schedule_is_refused_with_the_field() -> None:
     assert "schedule.expression" in problems
     assert "'99 * * * *' is not valid" in problems
     assert "unknown time zone 'Mars/Olympus'" in problems
+
+
+def test_a_fixed_time_fires_once_when_clocks_go_back_and_hourly_fires_every_hour() -> None:
+    start = datetime(2024, 10, 26, 12, tzinfo=UTC)  # Berlin leaves summer time on 27 October
+    daily = fires("0 30 2 * * *", start, 2, "Europe/Berlin")
+    assert daily == [
+        datetime(2024, 10, 27, 0, 30, tzinfo=UTC),  # 02:30 CEST, not 02:30 CET again
+        datetime(2024, 10, 28, 1, 30, tzinfo=UTC),
+    ]
+    hourly = fires("0 0 * * * *", datetime(2024, 10, 26, 23, tzinfo=UTC), 3, "Europe/Berlin")
+    assert [t.hour for t in hourly] == [0, 1, 2]  # 02:00 CEST and 02:00 CET are two hours
+
+
+def test_an_expression_that_never_fires_is_refused() -> None:
+    with pytest.raises(ValueError, match="'0 0 30 2 \\*' never fires"):
+        cron.check("0 0 30 2 *")

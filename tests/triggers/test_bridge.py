@@ -19,7 +19,9 @@ from registry.models import Job, utcnow
 from tests import factories
 from tests.jobs_support import STATIC, RecordingQueue, publish
 from tests.kafka import Broker
+from triggers import bridge as bridge_module
 from triggers.bridge import KafkaBridge
+from triggers.submit import JobRequest
 
 GOOD = {"template": "static", "inputs": {"team": "x"}, "formats": ["md"]}
 
@@ -209,6 +211,39 @@ def test_a_missing_bridge_principal_holds_the_event_instead_of_dead_lettering_it
     pump(bridge, lambda: committed(bridge, topics["requests"]) == 1)
     assert len(jobs(session)) == 1
     assert kafka.consume(topics["dead_letter"], 0, timeout=1) == []
+
+
+@pytest.mark.usefixtures("published")
+def test_an_event_that_keeps_failing_is_dead_lettered_after_a_few_tries(
+    kafka: Broker,
+    topics: dict[str, str],
+    bridges: Bridges,
+    session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("triggers.bridge.RETRY_PAUSE_SECONDS", 0.05)
+    real_submit = bridge_module.submit
+    calls: list[str | None] = []
+
+    def poisoned(session: Session, actor: object, request: JobRequest, *rest: object) -> object:
+        calls.append(request.idempotency_key)
+        if request.idempotency_key == "poison":
+            raise RuntimeError("something in this event breaks the code")
+        return real_submit(session, actor, request, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("triggers.bridge.submit", poisoned)
+    kafka.produce(topics["requests"], GOOD | {"idempotency_key": "poison"})
+    kafka.produce(topics["requests"], GOOD | {"idempotency_key": "healthy"})
+    bridge = bridges.new()
+
+    pump(bridge, lambda: committed(bridge, topics["requests"]) == 2)
+
+    assert calls.count("poison") == bridge_module.MAX_EVENT_FAILURES
+    assert [job.idempotency_key for job in jobs(session)] == ["healthy"]
+    [dead] = kafka.consume(topics["dead_letter"], 1)
+    headers = dict(dead.headers)
+    assert headers["autoglm.error.code"] == b"RuntimeError"
+    assert b"breaks the code" in headers["autoglm.error.message"]
 
 
 @pytest.mark.usefixtures("published")

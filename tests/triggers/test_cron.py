@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
 from core.db import make_engine, session_factory
+from core.errors import UserError
 from core.settings import Settings
 from registry import accounts, publishing, schedules, templates
 from registry.errors import Invalid
@@ -41,6 +42,13 @@ def hourly(session: Session, actor: Actor) -> Schedule:
     )
     session.commit()
     return schedule
+
+
+def submitted_before_a_crash(session: Session, actor: Actor, schedule: Schedule) -> Job:
+    """The job a scheduler submitted for the next tick before it died, schedule not moved on."""
+    key = fire_key(schedule.id, schedule.next_fire_at)
+    request = JobRequest(template="static", inputs={"team": "x"}, idempotency_key=key)
+    return submit(session, actor, request, RecordingQueue(), SETTINGS).job
 
 
 def job_count(session: Session) -> int:
@@ -87,16 +95,53 @@ def test_a_fire_repeated_after_a_crash_finds_the_first_job(session: Session) -> 
     actor = maintainer(session)
     schedule = hourly(session, actor)
     tick = schedule.next_fire_at
-    # A scheduler submitted the tick's job and died before moving the schedule on.
-    request = JobRequest(
-        template="static", inputs={"team": "x"}, idempotency_key=fire_key(schedule.id, tick)
-    )
-    first = submit(session, actor, request, RecordingQueue(), SETTINGS).job
+    first = submitted_before_a_crash(session, actor, schedule)
 
     [fire] = fire_due(session, RecordingQueue(), SETTINGS, now=tick + MS)
 
     assert fire.job_id == first.id
     assert job_count(session) == 1
+
+
+def test_a_tick_submitted_before_its_owner_changed_is_not_submitted_again(
+    session: Session,
+) -> None:
+    alice = maintainer(session)
+    schedule = hourly(session, alice)
+    tick = schedule.next_fire_at
+    first = submitted_before_a_crash(session, alice, schedule)
+    # ...then bob re-activated the template, which makes him the owner of its schedule.
+    schedule.owner_id = maintainer(session, "bob").principal_id
+    session.commit()
+
+    [fire] = fire_due(session, RecordingQueue(), SETTINGS, now=tick + MS)
+
+    assert fire.job_id == first.id
+    assert job_count(session) == 1
+
+
+def test_a_schedule_whose_fire_breaks_does_not_hold_up_the_others(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    actor = maintainer(session)
+    broken = hourly(session, actor)
+    healthy = schedules.create(
+        session, actor, template="static", expression="0 0 * * * *", inputs={"team": "y"}
+    )
+    session.commit()
+    real_submit = submit
+
+    def flaky(session: Session, actor: Actor, request: JobRequest, *rest: object) -> object:
+        if request.inputs == {"team": "x"}:
+            raise RuntimeError("database hiccup")
+        return real_submit(session, actor, request, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("triggers.cron.submit", flaky)
+    [fire] = fire_due(session, RecordingQueue(), SETTINGS, now=broken.next_fire_at + MS)
+
+    assert fire.schedule_id == healthy.id and fire.job_id is not None
+    session.refresh(broken)
+    assert broken.last_fire_at is None  # not moved on: the next pass tries it again
 
 
 def test_a_fire_refused_is_recorded_and_the_schedule_moves_on(session: Session) -> None:
@@ -213,3 +258,14 @@ def test_two_schedulers_racing_fire_each_tick_once(committed: sessionmaker[Sessi
     with committed() as session:
         keys = session.scalars(select(Job.idempotency_key).order_by(Job.created_at)).all()
     assert keys == [fire_key(schedule_id, tick) for tick in ticks]
+
+
+def test_a_schedule_block_with_bad_inputs_is_refused_at_activation(session: Session) -> None:
+    actor = maintainer(session)
+    text = STATIC + 'schedule:\n  expression: "0 0 * * * *"\n  inputs: {teem: typo}\n'
+    templates.upload(session, actor, text.encode(), owner_team="a", max_bytes=64 * 1024)
+    session.commit()
+    with pytest.raises(UserError, match="unknown input 'teem'"):
+        publishing.activate(session, actor, "static", "1")
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Schedule)) == 0

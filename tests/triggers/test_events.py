@@ -41,6 +41,7 @@ def test_the_events_own_key_and_trace_id_win() -> None:
         (b'{"inputs": {}}', "template: Field required"),
         (b'{"template": "t", "colour": "red"}', "colour: Extra inputs are not permitted"),
         (b'{"template": "t", "inputs": []}', "inputs: Input should be a valid dictionary"),
+        (b'{"template": "t\\u0000"}', "template: Value error, must not contain control"),
     ],
 )
 def test_bad_events_say_what_is_wrong(value: bytes, message: str) -> None:
