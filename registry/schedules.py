@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core.errors import UserError
 from documents import cron
 from documents.inputs import validate_inputs
 from documents.spec import TemplateSpec, canonical_formats
@@ -111,7 +112,6 @@ def mirror_template_block(
             record(session, actor, "schedule.delete", "schedule", str(current.id))
             session.delete(current)
         return
-    validate_inputs(spec, block.inputs)  # refuse now, not at every fire
     if current is None:
         current = Schedule(template=template, source="template")
         session.add(current)
@@ -120,6 +120,7 @@ def mirror_template_block(
     current.inputs = dict(block.inputs)
     current.formats = None
     current.owner_id = actor.principal_id
+    current.last_error = _input_problems(spec, block.inputs)  # shown now, not at the first fire
     if timing_changed:
         current.next_fire_at = cron.next_fire(block.expression, block.timezone, utcnow())
     session.flush()
@@ -158,6 +159,16 @@ def due(session: Session, now: datetime, limit: int = 100) -> list[tuple[int, da
         .limit(limit)
     )
     return [(row.id, row.next_fire_at) for row in rows]
+
+
+def _input_problems(spec: TemplateSpec, inputs: dict[str, Any]) -> str | None:
+    """Why the block's inputs cannot run, if they cannot: the schedule still exists (a `schedule`
+    block also carries the template's timeout and retries) but each fire will be refused."""
+    try:
+        validate_inputs(spec, inputs)
+    except UserError as exc:
+        return f"the schedule block's inputs do not run: {exc}"
+    return None
 
 
 def _check_timing(expression: str, timezone: str) -> None:

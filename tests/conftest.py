@@ -67,8 +67,10 @@ def session(db: sessionmaker[Session]) -> Iterator[Session]:
         yield s
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def kafka() -> Iterator[Broker]:
-    """A real Kafka-protocol broker (tansu, in memory) for the whole test session."""
+    """A real Kafka-protocol broker (tansu, in memory), one per test: it starts in
+    milliseconds, and a shared one slows down (group joins of 10-30 s) after a test whose
+    consumers went away."""
     with tansu() as broker:
         yield broker

@@ -47,6 +47,13 @@ class Broker:
         self.create_topics(*names.values())
         return names
 
+    def producer(self) -> KafkaProducer:
+        return KafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+
+    @staticmethod
+    def encode(value: bytes | dict[str, Any]) -> bytes:
+        return value if isinstance(value, bytes) else json.dumps(value).encode("utf-8")
+
     def produce(
         self,
         topic: str,
@@ -57,12 +64,11 @@ class Broker:
         **headers: str,
     ) -> None:
         """Send one record (to partition 0 unless told, so tests control the order)."""
-        raw = value if isinstance(value, bytes) else json.dumps(value).encode("utf-8")
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        producer = self.producer()
         try:
             producer.send(
                 topic,
-                raw,
+                self.encode(value),
                 key=key,
                 partition=partition,
                 headers=[(k, v.encode()) for k, v in headers.items()],

@@ -61,7 +61,8 @@ def test_schedulers_fire_each_tick_once_on_time_and_once_after_downtime(tmp_path
         ticks = [tick for tick, _, _ in before]
         assert all(later - earlier == EVERY for earlier, later in itertools.pairwise(ticks))
         lateness = [created - tick for tick, created, _ in before]
-        assert all(timedelta(0) <= late < timedelta(seconds=1.5) for late in lateness), lateness
+        # On time: every fire before the next tick (polls every 0.2 s; measured ~0.03-0.15 s late).
+        assert all(timedelta(0) <= late < EVERY for late in lateness), lateness
         done = stack.wait_status(before[0][2], {"succeeded", "dead"}, 120)
         assert done["status"] == "succeeded", done["error"]
         markdown = stack.download(done["id"], "md").content.decode("utf-8")

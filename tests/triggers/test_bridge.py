@@ -75,7 +75,7 @@ def bridges(settings: Settings, db: sessionmaker[Session]) -> Iterator[Bridges]:
     made.close()
 
 
-def pump(bridge: KafkaBridge, until: Callable[[], Any], timeout: float = 30.0) -> None:
+def pump(bridge: KafkaBridge, until: Callable[[], Any], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not until():
         assert time.monotonic() < deadline, "the bridge did not get there in time"
