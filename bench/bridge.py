@@ -61,7 +61,7 @@ def drain(broker: Broker, url: str, topic: str, group: str, total: int) -> float
             bridge.step(timeout_ms=100)
             if started is None and bridge.consumer.assignment():
                 started = time.perf_counter()
-            done = sum(bridge.consumer.committed(tp) or 0 for tp in partitions)
+            done = sum(bridge.committed.get(tp, 0) for tp in partitions)
             if done >= total:
                 assert started is not None
                 return time.perf_counter() - started

@@ -118,6 +118,9 @@ class KafkaBridge:
         )
         self.producer = producer or KafkaProducer(acks="all", **options)
         self._failures: dict[tuple[str, int, int], int] = {}
+        # Next offset this bridge committed, per partition: for logs and tests, without asking
+        # the group coordinator (`consumer.committed()` during a group join restarts the join).
+        self.committed: dict[TopicPartition, int] = {}
 
     def run(self, stop: threading.Event) -> None:
         """Poll, submit, commit and announce until `stop` is set."""
@@ -146,43 +149,54 @@ class KafkaBridge:
     def process(self, partition: TopicPartition, records: list[Record]) -> None:
         """Handle one partition's records in order; commit past the last one handled.
 
-        A failure that is not the event's fault holds the partition at the event; any other
-        unexpected failure is retried a few times, then the event is dead-lettered, so one
-        poisonous event cannot stop its partition for good.
+        A failure that is not the event's fault (the database or Kafka away, the principal
+        missing) holds the partition at the event: the consumer seeks back to it and the next
+        poll brings it again. Any other unexpected failure is retried a few times, then the
+        event is dead-lettered, so one poisonous event cannot stop its partition for good.
         """
         handled = None
         for record in records:
             try:
-                self.handle(record)
+                if handled is None:  # once per batch: roles may change, not per event
+                    actor = self.actor()
+                self._handle_or_give_up(record, actor)
             except Exception as exc:
-                if self._give_up(record, exc):
-                    self.dead_letter(record, exc)
-                else:
-                    self.consumer.seek(partition, record.offset)
-                    time.sleep(RETRY_PAUSE_SECONDS)
-                    break
+                log.error(
+                    "event held; retrying it",
+                    error=repr(exc),
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    exc_info=exc,
+                )
+                self.consumer.seek(partition, record.offset)
+                time.sleep(RETRY_PAUSE_SECONDS)
+                break
             handled = record.offset
         if handled is not None:
             self.commit(partition, handled + 1)
 
+    def actor(self) -> Actor:
+        with self.sessions() as session:
+            return bridge_actor(session, self.settings.bridge_principal)
+
+    def _handle_or_give_up(self, record: Record, actor: Actor) -> None:
+        try:
+            self.handle(record, actor)
+        except Exception as exc:
+            if not self._give_up(record, exc):
+                raise
+            self.dead_letter(record, exc)
+
     def _give_up(self, record: Record, exc: Exception) -> bool:
         where = (record.topic, record.partition, record.offset)
         failures = self._failures[where] = self._failures.get(where, 0) + 1
-        log.error(
-            "event not handled",
-            error=repr(exc),
-            failures=failures,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            exc_info=exc,
-        )
         if isinstance(exc, TRANSIENT) or failures < MAX_EVENT_FAILURES:
             return False
         del self._failures[where]
         return True
 
-    def handle(self, record: Record) -> None:
+    def handle(self, record: Record, actor: Actor) -> None:
         """Submit the event's job, or dead-letter the event when it can never become one."""
         where: dict[str, Any] = {
             "topic": record.topic,
@@ -190,7 +204,6 @@ class KafkaBridge:
             "offset": record.offset,
         }
         with self.sessions() as session:
-            actor = bridge_actor(session, self.settings.bridge_principal)
             try:
                 request = events.parse_request(record.value, record.headers, **where)
                 submission = submit(session, actor, request, self.dispatcher, self.settings)
@@ -234,6 +247,7 @@ class KafkaBridge:
     def commit(self, partition: TopicPartition, next_offset: int) -> None:
         try:
             self.consumer.commit({partition: OffsetAndMetadata(next_offset, "", -1)})
+            self.committed[partition] = next_offset
         except CommitFailedError as exc:  # the partition moved to another bridge: it redelivers
             log.warning("offset commit failed", partition=str(partition), error=str(exc))
 
