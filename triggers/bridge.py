@@ -187,14 +187,12 @@ class KafkaBridge:
             if not self._give_up(record, exc):
                 raise
             self.dead_letter(record, exc)
+        self._failures.pop((record.topic, record.partition, record.offset), None)
 
     def _give_up(self, record: Record, exc: Exception) -> bool:
         where = (record.topic, record.partition, record.offset)
         failures = self._failures[where] = self._failures.get(where, 0) + 1
-        if isinstance(exc, TRANSIENT) or failures < MAX_EVENT_FAILURES:
-            return False
-        del self._failures[where]
-        return True
+        return not isinstance(exc, TRANSIENT) and failures >= MAX_EVENT_FAILURES
 
     def handle(self, record: Record, actor: Actor) -> None:
         """Submit the event's job, or dead-letter the event when it can never become one."""
