@@ -21,7 +21,7 @@ import redis
 import migrations
 from core.db import make_engine, session_factory
 from tests import factories
-from tests.autoglm.run import ROOT
+from tests.autoglm.run import ROOT, autoglm
 from tests.database import fresh_database
 from tests.jobs_support import publish
 from tests.live import free_port
@@ -175,3 +175,25 @@ def distributed_stack(
         finally:
             stack.stop()
             client.flushdb()
+
+
+@contextmanager
+def embedded_stack(tmp_path: Path, template: str) -> Iterator[Stack]:
+    """`autoglm serve` alone on embedded defaults (SQLite, in-process queue, bundled model),
+    set up as a user would (`db upgrade`, `admin init`), with `template` uploaded."""
+    env = {
+        "AUTOGLM_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'autoglm.db'}",
+        "AUTOGLM_ARTIFACT_DIR": str(tmp_path / "var" / "artifacts"),
+        "AUTOGLM_BROKER_URL": "",
+    }
+    assert autoglm("db", "upgrade", env=env).returncode == 0
+    token = autoglm("admin", "init", env=env).stdout.strip()
+    stack = Stack(
+        env=env, database_url=env["AUTOGLM_DATABASE_URL"], artifacts=tmp_path / "a", token=token
+    )
+    try:
+        stack.serve()
+        stack.upload(template)
+        yield stack
+    finally:
+        stack.stop()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -8,8 +9,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from core.settings import Settings
+from registry.storage import LocalArtifactStore
 from tests import factories
 from tests.factories import User
+from tests.jobs_support import RecordingQueue, publish
 
 MAX_BYTES = 16 * 1024
 
@@ -43,3 +46,27 @@ def reader(session: Session) -> User:
 @pytest.fixture
 def admin(session: Session) -> User:
     return factories.user(session, "root", teams=["platform"], roles=["admin"])
+
+
+@pytest.fixture
+def queue() -> RecordingQueue:
+    return RecordingQueue()
+
+
+@pytest.fixture
+def api(db: sessionmaker[Session], queue: RecordingQueue, tmp_path: Path) -> Iterator[TestClient]:
+    """The app with a recording queue and artifacts under the test's temporary folder."""
+    app = create_app(
+        Settings(artifact_dir=tmp_path),
+        sessions=db,
+        dispatcher=queue,
+        store=LocalArtifactStore(tmp_path),
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture
+def published(session: Session, alice: User) -> str:
+    """The `weekly` report template, published in alice's team."""
+    return publish(session)

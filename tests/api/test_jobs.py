@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,36 +13,13 @@ from api.app import create_app
 from core.settings import Settings
 from registry import accounts
 from registry.models import Job
-from registry.storage import LocalArtifactStore
 from tests import factories
 from tests.factories import OPERATOR, User
 from tests.fakes import EchoGenerator
-from tests.jobs_support import RecordingQueue, publish, runner
+from tests.jobs_support import RecordingQueue, runner
 from tests.readers import open_docx
 
 BODY = {"template": "weekly", "inputs": {"team": "core"}}
-
-
-@pytest.fixture
-def queue() -> RecordingQueue:
-    return RecordingQueue()
-
-
-@pytest.fixture
-def api(db: sessionmaker[Session], queue: RecordingQueue, tmp_path: Path) -> Iterator[TestClient]:
-    app = create_app(
-        Settings(artifact_dir=tmp_path),
-        sessions=db,
-        dispatcher=queue,
-        store=LocalArtifactStore(tmp_path),
-    )
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
-
-
-@pytest.fixture
-def published(session: Session, alice: User) -> str:
-    return publish(session)
 
 
 def count(session: Session) -> int:

@@ -11,14 +11,8 @@ from sqlalchemy.orm import Session
 
 from registry.models import AuditEntry, Schedule
 from tests.factories import User
-from tests.jobs_support import publish
 
 BODY = {"template": "weekly", "expression": "0 0 * * * *", "inputs": {"team": "core"}}
-
-
-@pytest.fixture
-def published(session: Session, alice: User) -> str:
-    return publish(session)
 
 
 def count(session: Session) -> int:

@@ -3,49 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from api.app import create_app
-from core.settings import Settings
 from registry import audit
 from registry.models import Job
-from registry.storage import LocalArtifactStore
 from tests.factories import User
-from tests.jobs_support import RecordingQueue, publish
+from tests.jobs_support import RecordingQueue
 from triggers.webhooks import sign
 
 SECRET = "a-long-enough-secret"
 HOOK = {"name": "on-push", "template": "weekly", "inputs": {"team": "$.repository.name"}}
 PAYLOAD = json.dumps({"repository": {"name": "docgen"}}).encode()
-
-
-@pytest.fixture
-def queue() -> RecordingQueue:
-    return RecordingQueue()
-
-
-@pytest.fixture
-def api(db: sessionmaker[Session], queue: RecordingQueue, tmp_path: Path) -> Iterator[TestClient]:
-    app = create_app(
-        Settings(artifact_dir=tmp_path),
-        sessions=db,
-        dispatcher=queue,
-        store=LocalArtifactStore(tmp_path),
-    )
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
-
-
-@pytest.fixture
-def published(session: Session, alice: User) -> str:
-    return publish(session)
 
 
 @pytest.fixture

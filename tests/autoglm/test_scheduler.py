@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from datetime import datetime, timedelta
@@ -45,7 +46,7 @@ def test_schedulers_fire_each_tick_once_on_time_and_once_after_downtime(tmp_path
         stack.start("worker")
         first, second = stack.start("scheduler"), stack.start("scheduler")
         for index in (2, 3):
-            wait_for(lambda i=index: running(stack, i), 60, "the schedulers to start")
+            wait_for(functools.partial(running, stack, index), 60, "the schedulers to start")
         response = httpx.post(
             f"{stack.url}/schedules",
             json={"template": "weekly", "expression": "*/2 * * * * *", "inputs": {"team": "Cron"}},

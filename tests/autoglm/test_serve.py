@@ -16,12 +16,12 @@ from core.db import make_engine, session_factory
 from core.settings import Settings
 from registry.accounts import authenticate
 from tests import factories
-from tests.autoglm.run import ROOT, autoglm
+from tests.autoglm.run import ROOT
 from tests.database import fresh_database
 from tests.jobs_support import REPORT, STATIC, publish
 from tests.live import free_port
 from tests.readers import markdown_headings, open_docx, pdf_text, squash
-from tests.stack import Stack
+from tests.stack import Stack, embedded_stack
 from triggers.dispatch import NoQueue
 from triggers.submit import JobRequest, submit
 
@@ -77,19 +77,7 @@ def test_serve_refuses_an_unmigrated_postgres() -> None:
 @pytest.mark.model
 def test_embedded_default_runs_a_job_with_nothing_but_serve(tmp_path: Path) -> None:
     """No broker, no PostgreSQL: SQLite, the in-process queue and the bundled model."""
-    env = {
-        "AUTOGLM_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'autoglm.db'}",
-        "AUTOGLM_ARTIFACT_DIR": str(tmp_path / "var" / "artifacts"),
-        "AUTOGLM_BROKER_URL": "",
-    }
-    assert autoglm("db", "upgrade", env=env).returncode == 0
-    token = autoglm("admin", "init", env=env).stdout.strip()
-    stack = Stack(
-        env=env, database_url=env["AUTOGLM_DATABASE_URL"], artifacts=tmp_path / "a", token=token
-    )
-    try:
-        stack.serve()
-        stack.upload(REPORT)
+    with embedded_stack(tmp_path, REPORT) as stack:
         assert httpx.get(f"{stack.url}/readyz").json()["checks"] == {
             "database": "ok",
             "queue": "ok",
@@ -107,8 +95,6 @@ def test_embedded_default_runs_a_job_with_nothing_but_serve(tmp_path: Path) -> N
         metrics = httpx.get(f"{stack.url}/metrics").text
         assert 'autoglm_jobs{status="succeeded"} 1.0' in metrics
         assert 'autoglm_tokens_generated_total{template="weekly"}' in metrics
-    finally:
-        stack.stop()
 
 
 def test_jobs_queued_while_serve_was_down_run_when_it_starts(tmp_path: Path) -> None:

@@ -8,28 +8,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.autoglm.run import autoglm
 from tests.jobs_support import REPORT
 from tests.readers import markdown_headings
-from tests.stack import Stack
+from tests.stack import embedded_stack
 from triggers.webhooks import sign
 
 
 @pytest.mark.model
 def test_a_signed_delivery_makes_a_document(tmp_path: Path) -> None:
-    env = {
-        "AUTOGLM_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'autoglm.db'}",
-        "AUTOGLM_ARTIFACT_DIR": str(tmp_path / "var" / "artifacts"),
-        "AUTOGLM_BROKER_URL": "",
-    }
-    assert autoglm("db", "upgrade", env=env).returncode == 0
-    token = autoglm("admin", "init", env=env).stdout.strip()
-    stack = Stack(
-        env=env, database_url=env["AUTOGLM_DATABASE_URL"], artifacts=tmp_path / "a", token=token
-    )
-    try:
-        stack.serve()
-        stack.upload(REPORT)
+    with embedded_stack(tmp_path, REPORT) as stack:
         created = httpx.post(
             f"{stack.url}/webhooks",
             json={
@@ -62,5 +49,3 @@ def test_a_signed_delivery_makes_a_document(tmp_path: Path) -> None:
         markdown = stack.download(job_id, "md").content.decode("utf-8")
         assert (1, "Weekly report: Hooked Repo") in markdown_headings(markdown)
         assert "Count: 42" in markdown
-    finally:
-        stack.stop()
