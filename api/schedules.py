@@ -86,8 +86,9 @@ def create_schedule(
         formats=body.formats,
     )
     session.commit()
-    response.headers["Location"] = f"/schedules/{row.id}"
-    return ScheduleOut.of(row)
+    created = ScheduleOut.of(row)
+    response.headers["Location"] = created.url
+    return created
 
 
 @router.get("/{schedule_id}", response_model=ScheduleOut, responses={404: {}})

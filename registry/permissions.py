@@ -99,6 +99,13 @@ def can(actor: Actor, permission: Permission, access: TemplateAccess) -> bool:
     return permission in _READ_SHARED and bool(actor.roles & access.read_roles)
 
 
+def shared_capabilities(permission: Permission) -> frozenset[str]:
+    """Which `template_roles` capabilities extend `permission` beyond the owner team."""
+    if permission in _READ_SHARED:
+        return frozenset({"read", "run"})
+    return frozenset({"run"}) if permission in _RUN_SHARED else frozenset()
+
+
 def can_see(actor: Actor, access: TemplateAccess) -> bool:
     return can(actor, Permission.TEMPLATE_READ, access)
 

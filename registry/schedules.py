@@ -16,12 +16,19 @@ from sqlalchemy.orm import Session
 from core.errors import UserError
 from documents import cron
 from documents.inputs import validate_inputs
-from documents.spec import TemplateSpec, canonical_formats
+from documents.spec import TemplateSpec
 from registry.audit import record
 from registry.errors import Invalid, NotFound
 from registry.models import Schedule, Team, Template, utcnow
-from registry.permissions import Actor, Permission, can, can_see, require
-from registry.templates import access_of, find, load_version, require_not_archived, visible
+from registry.permissions import Actor, Permission, can_see, require
+from registry.templates import (
+    access_of,
+    checked_formats,
+    find,
+    load_version,
+    require_not_archived,
+    visible,
+)
 
 
 def schedule_not_found(schedule_id: int) -> NotFound:
@@ -51,7 +58,7 @@ def create(
         expression=expression,
         timezone=timezone,
         inputs=inputs,
-        formats=_formats(formats),
+        formats=checked_formats(formats),
         owner_id=actor.principal_id,
         next_fire_at=cron.next_fire(expression, timezone, utcnow()),
     )
@@ -78,8 +85,9 @@ def list_schedules(session: Session, actor: Actor, template: str | None = None) 
     query = select(Schedule).join(Template).join(Team, Template.owner_team_id == Team.id)
     if template is not None:
         query = query.where(Template.name == template)
-    rows = session.scalars(visible(actor, query).order_by(Schedule.id))
-    return [s for s in rows if can(actor, Permission.SCHEDULE_WRITE, access_of(s.template))]
+    return list(
+        session.scalars(visible(actor, query, Permission.SCHEDULE_WRITE).order_by(Schedule.id))
+    )
 
 
 def delete(session: Session, actor: Actor, schedule_id: int) -> None:
@@ -177,13 +185,6 @@ def _check_timing(expression: str, timezone: str) -> None:
         cron.zone(timezone)
     except ValueError as exc:
         raise Invalid(str(exc), "invalid_schedule") from None
-
-
-def _formats(formats: list[str] | None) -> list[str] | None:
-    try:
-        return canonical_formats(formats) if formats else None
-    except ValueError as exc:
-        raise Invalid(f"formats: {exc}", "invalid_formats") from None
 
 
 def _describe(schedule: Schedule) -> dict[str, Any]:

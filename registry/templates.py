@@ -12,12 +12,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from documents.loader import LoadedTemplate, load_template_text
-from documents.spec import TemplateSpec
+from documents.spec import TemplateSpec, canonical_formats
 from registry.accounts import get_team
 from registry.audit import record
 from registry.errors import Conflict, Invalid, NotFound
 from registry.models import Role, Team, Template, TemplateRole, TemplateVersion
-from registry.permissions import Actor, Permission, TemplateAccess, require, require_global
+from registry.permissions import (
+    Actor,
+    Permission,
+    TemplateAccess,
+    require,
+    require_global,
+    shared_capabilities,
+)
 
 URL_UNSAFE = "/"
 
@@ -46,17 +53,31 @@ def visible(
     actor: Actor, query: Select[Any], permission: Permission = Permission.TEMPLATE_READ
 ) -> Select[Any]:
     """Narrow a query joined to `Template` and its owner `Team` to the rows on which `actor`
-    holds `permission` (a read-like one: `read_roles` and `run_roles` both extend it)."""
+    holds `permission`: the SQL form of `permissions.can` (owner team, or a shared role whose
+    capability extends that permission)."""
     if actor.is_admin:
         return query
     if permission not in actor.permissions:
         return query.where(false())
+    capabilities = shared_capabilities(permission)
+    if not capabilities:
+        return query.where(Team.name.in_(actor.teams))
     shared = exists().where(
         TemplateRole.template_id == Template.id,
+        TemplateRole.capability.in_(capabilities),
         TemplateRole.role_id == Role.id,
         Role.name.in_(actor.roles),
     )
     return query.where(or_(Team.name.in_(actor.teams), shared))
+
+
+def checked_formats(formats: list[str] | None) -> list[str] | None:
+    """Canonical format names (`word` -> `docx`), None for none given; unknown ones are
+    `Invalid` naming them."""
+    try:
+        return canonical_formats(formats) if formats else None
+    except ValueError as exc:
+        raise Invalid(f"formats: {exc}", "invalid_formats") from None
 
 
 def list_templates(

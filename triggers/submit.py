@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from core.settings import Settings
 from documents.inputs import validate_inputs
-from documents.spec import RetrySpec, ScheduleSpec, canonical_formats
+from documents.spec import RetrySpec, ScheduleSpec
 from registry import jobs, templates
 from registry.errors import Conflict, Invalid
 from registry.models import Job, Template, TemplateVersion, utcnow
@@ -126,10 +126,7 @@ def _new_job(
 ) -> Job:
     spec = templates.load_version(version).spec
     validate_inputs(spec, request.inputs)
-    try:
-        formats = canonical_formats(request.formats) if request.formats else spec.formats
-    except ValueError as exc:
-        raise Invalid(f"formats: {exc}", "invalid_formats") from None
+    formats = templates.checked_formats(request.formats) or spec.formats
     key = request.idempotency_key
     if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
         raise Invalid(f"idempotency_key must be 1 to {MAX_KEY_LENGTH} characters")

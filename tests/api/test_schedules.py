@@ -9,8 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from registry import publishing
 from registry.models import AuditEntry, Schedule
-from tests.factories import User
+from tests.factories import OPERATOR, User
 
 BODY = {"template": "weekly", "expression": "0 0 * * * *", "inputs": {"team": "core"}}
 
@@ -101,3 +102,19 @@ def test_an_archived_template_takes_no_new_schedule(
     response = client.post("/schedules", json=BODY, headers=alice.headers)
     assert response.status_code == 409, response.text
     assert count(session) == 0
+
+
+@pytest.mark.usefixtures("published")
+def test_a_template_shared_to_run_gives_no_schedule_rights(
+    client: TestClient, alice: User, bob: User, session: Session
+) -> None:
+    publishing.set_access(
+        session, OPERATOR, "weekly", owner_team="a", read_roles=[], run_roles=["maintainer"]
+    )
+    session.commit()
+    created = client.post("/schedules", json=BODY, headers=alice.headers).json()
+    # bob (a maintainer of team b) may now see and run weekly, but not manage its schedules.
+    assert client.get("/templates/weekly", headers=bob.headers).status_code == 200
+    assert client.get("/schedules", headers=bob.headers).json() == []
+    assert client.get(created["url"], headers=bob.headers).status_code == 403
+    assert client.post("/schedules", json=BODY, headers=bob.headers).status_code == 403
