@@ -1,115 +1,202 @@
-"""Sandboxed Jinja for untrusted templates: no attribute tricks, strict undefined, bounded work."""
+"""Sandboxed Jinja for untrusted templates: no attribute tricks, strict undefined, bounded work.
+
+Three layers, each closing a class of attack rather than a spelling:
+- access: Jinja's sandbox (no `_` names, no mutation) plus an allowlist of the methods of
+  built-in values (`sandbox_ops`), and `str.format` however it is reached goes through a
+  bounded formatter;
+- size and time: every value the template builds is charged against per-render caps and a
+  total allocation budget (`sandbox_limits`), growth operations are estimated before they
+  run, and a deadline interrupts the render in any thread;
+- output: only data reaches a document; Python objects are refused by name, never shown.
+"""
 
 from __future__ import annotations
 
-import re
-import signal
-import threading
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from types import FrameType
+import types
+from collections.abc import Callable, Iterable, Iterator
+from functools import update_wrapper
+from itertools import islice
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
-from jinja2.filters import do_format
 from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 
+from documents import sandbox_limits
 from documents.errors import RenderError
 from documents.markdown_text import Markdown, code_block, code_span, escape_markdown, paragraphs
+from documents.sandbox_limits import (
+    MAX_ITEMS,
+    MAX_TEXT,
+    DeadlineExceeded,
+    charge,
+    check_time,
+    render_budget,
+    require,
+    to_text,
+)
+from documents.sandbox_ops import (
+    DROPPED_FILTERS,
+    FILTERS,
+    Estimate,
+    bounded_format_method,
+    check_int_operation,
+    estimate_method,
+    join_texts,
+    method_allowed,
+    percent_format_size,
+)
 from documents.static_check import unsafe_references
 
-MAX_OUTPUT_CHARS = 2_000_000
-MAX_WIDTH = 1000
-MAX_EXPONENT = 1024
-RENDER_SECONDS = 10.0
-_BIG_FORMAT_NUMBER = re.compile(r"%[#0 +-]*(\*|\d{4,})|\.(\*|\d{4,})")
+MAX_OUTPUT_CHARS = MAX_TEXT
+RENDER_SECONDS = sandbox_limits.RENDER_SECONDS
+GLOBALS = frozenset({"range", "dict", "namespace"})
+_BUILTIN_VALUES = (str, bytes, int, float, list, tuple, dict, set, frozenset, range)
 
 
-class _Deadline(Exception):
-    pass
+class _BoundedCodeGenerator(CodeGenerator):
+    """Compiles `a ~ b` to a checked join (Jinja's own would `str()` any object, unbounded)."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.concat_values((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
 
 
 class _BoundedSandbox(ImmutableSandboxedEnvironment):
-    """Refuses operations that would allocate without bound: huge repeats, powers, widths."""
+    """Jinja's immutable sandbox with every computed value sized and every method allowlisted."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    code_generator_class = _BoundedCodeGenerator
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            for seq, count in ((left, right), (right, left)):
-                sized = isinstance(seq, str | list | tuple) and isinstance(count, int)
-                if sized and len(seq) * count > MAX_OUTPUT_CHARS:
-                    raise SecurityError(f"repetition longer than {MAX_OUTPUT_CHARS} refused")
-        if operator == "**" and isinstance(right, int) and abs(right) > MAX_EXPONENT:
-            raise SecurityError(f"exponent above {MAX_EXPONENT} refused")
+        check_int_operation(operator, left, right)
         if operator == "%" and isinstance(left, str):
-            _check_format(left)
-        return super().call_binop(context, operator, left, right)
+            require(percent_format_size(left, right), "the % format")
+        return charge(super().call_binop(context, operator, left, right))
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        # str.format can pad to any width; the `format` filter is the bounded alternative.
-        if isinstance(obj, str) and attr in ("format", "format_map"):
+        if not super().is_safe_attribute(obj, attr, value):
             return False
-        return bool(super().is_safe_attribute(obj, attr, value))
+        if callable(value) and isinstance(obj, _BUILTIN_VALUES):
+            return method_allowed(obj, attr)
+        return True
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        # Jinja hands this out for every route to str.format (attribute, item, |attr, a
+        # stored reference); ours caps widths and counts the result.
+        if not isinstance(value, types.MethodType | types.BuiltinMethodType):
+            return None
+        if value.__name__ not in ("format", "format_map") or not isinstance(value.__self__, str):
+            return None
+        return bounded_format_method(self, value.__self__, value.__name__ == "format_map")
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        check_time()
+        value = super().getitem(obj, argument)
+        return charge(value) if isinstance(argument, slice) else value
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        receiver = getattr(__obj, "__self__", None)
+        name = getattr(__obj, "__name__", "")
+        estimate = (
+            estimate_method(receiver, name) if isinstance(__obj, types.BuiltinMethodType) else None
+        )
+        if estimate is not None:
+            size, args = estimate(receiver, args, kwargs)
+            require(size, f"str.{name}")
+        else:
+            check_time()
         result = super().call(__context, __obj, *args, **kwargs)
         # A macro's output was escaped when it was rendered; do not escape it twice.
-        return Markdown(result) if isinstance(__obj, Macro) else result
+        return charge(Markdown(result) if isinstance(__obj, Macro) else result)
+
+    def concat_values(self, values: tuple[Any, ...]) -> str:
+        """`a ~ b ~ c`: each value as text (objects refused), the total checked first."""
+        texts = [to_text(v) for v in values]
+        require(sum(len(t) for t in texts), "joining with ~")
+        return str(charge("".join(texts)))
 
 
-def _check_format(fmt: str) -> None:
-    if match := _BIG_FORMAT_NUMBER.search(fmt):
-        raise SecurityError(f"format width or precision {match.group(0)!r} refused")
+def _join_output(pieces: Iterable[str]) -> str:
+    """The output of a macro, `{% set %}` block or `{% filter %}` block, bounded."""
+    listed = list(pieces)
+    require(sum(len(p) for p in listed), "a block's output")
+    return str(charge("".join(listed)))
 
 
-def _bounded(function: Callable[..., Any], *limited: str) -> Callable[..., Any]:
-    """Wrap a built-in filter so its width-like arguments stay below `MAX_WIDTH`."""
+def _bounded_filter(
+    name: str, function: Callable[..., Any], text: bool, estimate: Estimate | None
+) -> Callable[..., Any]:
+    """A filter whose input is data (text where it reads text) and whose result is sized."""
+    lead = 1 if hasattr(function, "jinja_pass_arg") else 0
 
-    def wrapper(value: Any, *args: Any, **kwargs: Any) -> Any:
-        numbers = [a for a in args if isinstance(a, int)]
-        numbers += [v for k, v in kwargs.items() if k in limited and isinstance(v, int)]
-        if any(abs(n) > MAX_WIDTH for n in numbers):
-            raise SecurityError(f"width above {MAX_WIDTH} refused")
-        return function(value, *args, **kwargs)
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        head, value, rest = args[:lead], args[lead], args[lead + 1 :]
+        if isinstance(value, Iterator):  # map/select results: consumed once, so listed here
+            value = list(islice(value, MAX_ITEMS + 1))
+            require(len(value), f"the {name} filter", MAX_ITEMS)
+        if isinstance(value, Undefined) and name not in ("default", "d"):
+            str(value)  # raises why it is undefined: a missing name, or a refused attribute
+        if text:
+            value = to_text(value)
+        if estimate is not None:
+            size, rest = estimate(value, rest, kwargs)
+            require(size, f"the {name} filter")
+        else:
+            check_time()
+        return charge(function(*head, value, *rest, **kwargs))
 
-    return wrapper
+    return update_wrapper(bounded, function)
 
 
-def _format_filter(value: Any, *args: Any, **kwargs: Any) -> str:
-    _check_format(str(value))
-    return str(do_format(value, *args, **kwargs))
+def _safe(value: Any) -> Markdown:
+    """`|safe` in a Markdown body means trusted Markdown, exactly like `|markdown`."""
+    return Markdown(to_text(value))
+
+
+def _finalize_markdown(value: Any) -> str:
+    if isinstance(value, Markdown):
+        return value
+    if isinstance(value, Markup):  # |escape and friends: HTML-escaped text, shown as that text
+        return escape_markdown(value.unescape())
+    return escape_markdown(to_text(value))
+
+
+def _finalize_text(value: Any) -> str:
+    return value.unescape() if isinstance(value, Markup) else to_text(value)
 
 
 def _environment(markdown: bool) -> _BoundedSandbox:
     env = _BoundedSandbox(
         undefined=StrictUndefined,
         autoescape=False,
-        finalize=escape_markdown if markdown else _plain,
+        finalize=_finalize_markdown if markdown else _finalize_text,
         keep_trailing_newline=True,
     )
-    for name, limited in (
-        ("center", ("width",)),
-        ("indent", ("width",)),
-        ("wordwrap", ("width",)),
-        ("truncate", ("length",)),
-    ):
-        env.filters[name] = _bounded(env.filters[name], *limited)
-    env.filters["format"] = _format_filter
-    env.filters["markdown"] = Markdown
-    env.filters["paragraphs"] = paragraphs
-    env.filters["code"] = code_span
-    env.filters["codeblock"] = code_block
-    for name in ("lipsum", "cycler", "joiner"):
-        env.globals.pop(name, None)
+    env.concat = _join_output  # type: ignore[method-assign]
+    env.filters.update(
+        join=join_texts,
+        safe=_safe,
+        markdown=Markdown,
+        paragraphs=paragraphs,
+        code=code_span,
+        codeblock=code_block,
+    )
+    for name in DROPPED_FILTERS:
+        env.filters.pop(name, None)
+    for name, function in list(env.filters.items()):
+        text, estimate = FILTERS[name]  # KeyError: a new filter nobody has classified
+        env.filters[name] = _bounded_filter(name, function, text, estimate)
+    for name in set(env.globals) - GLOBALS:
+        del env.globals[name]
     return env
-
-
-def _plain(value: Any) -> Any:
-    return "" if value is None else value
 
 
 BODY_ENV = _environment(markdown=True)
@@ -117,19 +204,22 @@ TEXT_ENV = _environment(markdown=False)
 
 
 def check_syntax(source: str, where: str, first_line: int | None = None) -> None:
-    """Compile without rendering, so `autoglm validate` catches syntax errors before any run."""
+    """Parse, check and compile without rendering, so `autoglm validate` and uploads catch
+    syntax errors, unknown filters and the refusals that are visible in the source."""
+    _compiled(source, where, first_line)
+
+
+def _compiled(source: str, where: str, first_line: int | None, markdown: bool = True) -> Any:
+    env = BODY_ENV if markdown else TEXT_ENV
     try:
-        tree = BODY_ENV.parse(source)
+        tree = env.parse(source)
+        if unsafe := unsafe_references(tree):
+            raise RenderError(
+                [f"{where}{_line(line, first_line)}: refused: {why}" for line, why in unsafe]
+            )
+        return env.from_string(tree)
     except TemplateSyntaxError as exc:
         raise _syntax_error(exc, where, first_line) from None
-    if unsafe := unsafe_references(tree):
-        raise RenderError(
-            [
-                f"{where}{_line(line, first_line)}: refused: {name!r} is not allowed in "
-                "templates (sandbox)"
-                for line, name in unsafe
-            ]
-        )
 
 
 def render_string(
@@ -140,22 +230,19 @@ def render_string(
     markdown: bool = True,
 ) -> str:
     """Render ``source`` in the sandbox; errors name ``where`` and the line in the YAML file."""
-    env = BODY_ENV if markdown else TEXT_ENV
     try:
-        template = env.from_string(source)
-        pieces: list[str] = []
-        size = 0
-        with _deadline(RENDER_SECONDS):
+        with render_budget(RENDER_SECONDS):
+            template = _compiled(source, where, first_line, markdown)
+            pieces: list[str] = []
+            size = 0
             for piece in template.generate(**context):
                 size += len(piece)
                 if size > MAX_OUTPUT_CHARS:
                     raise RenderError(f"{where}: output exceeds {MAX_OUTPUT_CHARS} characters")
                 pieces.append(piece)
         return "".join(pieces)
-    except TemplateSyntaxError as exc:
-        raise _syntax_error(exc, where, first_line) from None
-    except _Deadline:
-        raise RenderError(f"{where}: rendering took longer than {RENDER_SECONDS:.0f} s") from None
+    except DeadlineExceeded:
+        raise RenderError(f"{where}: rendering took longer than {RENDER_SECONDS:g} s") from None
     except UndefinedError as exc:
         hint = (
             "" if "attribute" in str(exc.message) else " (pass it as an input or declare a default)"
@@ -168,25 +255,8 @@ def render_string(
     except (TypeError, ValueError, ArithmeticError, LookupError, RecursionError) as exc:
         where_line = f"{where}{_runtime_line(exc, first_line)}"
         raise RenderError(f"{where_line}: {type(exc).__name__}: {exc}") from None
-
-
-@contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    """Interrupt a runaway render (nested loops) on the main thread; elsewhere the job timeout."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum: int, frame: FrameType | None) -> None:
-        raise _Deadline
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    except MemoryError:
+        raise RenderError(f"{where}: rendering ran out of memory") from None
 
 
 def _syntax_error(exc: TemplateSyntaxError, where: str, first_line: int | None) -> RenderError:

@@ -109,6 +109,8 @@ ALIAS_BOMB = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
         (ALIAS_BOMB, "application/yaml", 422, "invalid_template", "alias"),
         ("name: x\nbody: |\n  ok\n  {{ ''.__class__.__mro__ }}\n", "application/yaml", 422,
          "invalid_template", "'__class__' is not allowed"),
+        ("name: x\nbody: |\n  ok\n  {{ '{:>300000000}'.format(1) }}\n", "application/yaml", 422,
+         "invalid_template", "body (line 4): refused: format width"),
         ("name: x\nversion: [1, 2]\n", "application/yaml", 422, "invalid_template",
          "version (line 2)"),
         ("name: x\nversion: true\n", "application/yaml", 422, "invalid_template", "boolean"),
@@ -119,7 +121,7 @@ ALIAS_BOMB = "a: &a [x,x,x,x,x,x,x,x,x,x]\n" + "".join(
         ("name: x\n", "application/json", 415, "unsupported_media_type", "application/json"),
         ("name: x\n", "", 415, "unsupported_media_type", "(none)"),
     ],
-    ids=["broken-yaml", "bad-field", "alias-bomb", "sandbox-escape", "version-list",
+    ids=["broken-yaml", "bad-field", "alias-bomb", "sandbox-escape", "format-bomb", "version-list",
          "version-bool", "slash-in-name", "not-a-mapping", "too-large", "json", "no-type"],
 )  # fmt: skip
 def test_bad_uploads_get_a_clear_4xx_and_leave_no_rows(

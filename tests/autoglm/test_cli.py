@@ -158,6 +158,18 @@ def test_bad_template_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_an_allocation_bomb_exits_2_with_one_line(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("name: x\nbody: \"{{ ('x' * 1000) | center(10 ** 9) }}\"\n")
+    result = autoglm("render", str(bomb), "-o", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {bomb}: body (line 2): refused unsafe access: the center filter would build "
+        "1,000,000,000 characters or items (limit 2,000,000)"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
 def test_internal_failure_exits_1(tmp_path: Path) -> None:
     not_a_model = tmp_path / "broken.gguf"
     not_a_model.write_bytes(b"not a gguf file")

@@ -17,7 +17,7 @@ from documents.loader import LoadedTemplate
         ("{{ x['__globals__'] }}", "'__globals__'"),
         ("{{ x | attr('__dict__') }}", "'__dict__'"),
         ("{{ g.gi_frame }}", "'gi_frame'"),
-        ("{{ '{0.__class__}'.format(x) }}", "'str.format'"),
+        ("{{ '{0.__class__}'.format(x) }}", "'__class__'"),
         ("{% for c in ''.__class__.__mro__ %}{% endfor %}", "'__mro__'"),
     ],
 )

@@ -145,6 +145,19 @@ def test_a_template_error_at_render_time_is_dead_at_once(
     assert "RenderError" in (dead.error or "")
 
 
+def test_an_allocation_bomb_is_dead_at_once_with_the_reason(
+    db: sessionmaker[Session], session: Session, tmp_path: Path
+) -> None:
+    bomb = "{{ ('{:>' ~ '9' * 9 ~ '}').format(team) }}"  # built at runtime: upload cannot see it
+    publish(session, f'name: bomb\nversion: "1"\nvariables: [team]\nbody: "{bomb}"\n')
+    job = queued_job(session, "bomb", team="x")
+    runner(db, EchoGenerator(), tmp_path).run(job.id)
+    dead = reload(session, job.id)
+    assert dead.status == "dead" and dead.attempts == 1
+    assert "refused unsafe access: format width" in (dead.error or "")
+    assert not any((tmp_path / job.id).rglob("*.*"))
+
+
 def test_an_attempt_past_its_timeout_fails(
     db: sessionmaker[Session], session: Session, tmp_path: Path
 ) -> None:
