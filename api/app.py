@@ -5,11 +5,13 @@ No model is loaded here: jobs are queued and run by workers.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import audit, health, jobs, problems, schedules, templates, webhooks
 from api.limits import BodyLimit
+from api.params import storable_parameters
+from api.problems import UNAVAILABLE_RESPONSE
 from core.db import make_engine, session_factory
 from core.settings import Settings, get_settings
 from registry.storage import ArtifactStore, LocalArtifactStore
@@ -19,7 +21,9 @@ DESCRIPTION = """Open-AutoGLM docgen: template registry and document jobs.
 
 Authenticate with `Authorization: Bearer <token>` (tokens come from `autoglm admin`).
 Errors are JSON: `{"error": {"code": "...", "message": "...", "problems": [...]}}`.
-A template or job you may not read answers 404, exactly like a missing one."""
+A template or job you may not read answers 404, exactly like a missing one.
+While the database cannot be reached, every endpoint that needs it answers 503
+`database_unavailable` with `Retry-After`; nothing was changed."""
 
 
 def create_app(
@@ -30,7 +34,12 @@ def create_app(
 ) -> FastAPI:
     """An app on `settings` (default: the environment); the other parts default from it."""
     settings = settings or get_settings()
-    app = FastAPI(title="Open-AutoGLM docgen", version="0.1.0", description=DESCRIPTION)
+    app = FastAPI(
+        title="Open-AutoGLM docgen",
+        version="0.1.0",
+        description=DESCRIPTION,
+        dependencies=[Depends(storable_parameters)],
+    )
     app.state.settings = settings
     app.state.sessions = sessions or session_factory(make_engine(settings.database_url))
     app.state.dispatcher = dispatcher or dispatcher_for(settings)
@@ -38,11 +47,14 @@ def create_app(
     problems.install(app)
     limit = max(settings.request_max_bytes, settings.template_max_bytes + 64 * 1024)
     app.add_middleware(BodyLimit, max_bytes=limit)
-    app.include_router(templates.router)
-    app.include_router(jobs.router)
-    app.include_router(webhooks.router)
-    app.include_router(webhooks.hooks)
-    app.include_router(schedules.router)
-    app.include_router(audit.router)
+    for router in (
+        templates.router,
+        jobs.router,
+        webhooks.router,
+        webhooks.hooks,
+        schedules.router,
+        audit.router,
+    ):
+        app.include_router(router, responses=UNAVAILABLE_RESPONSE)
     app.include_router(health.router)
     return app

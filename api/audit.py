@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentActor, SessionDep
+from api.params import Offset
 from api.schemas import AuditOut
 from registry import audit
 from registry.permissions import Permission, require_global
@@ -24,7 +25,7 @@ def list_audit(
     actor_name: Annotated[str | None, Query(alias="actor")] = None,
     since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[AuditOut]:
     """Newest first."""
     require_global(actor, Permission.ADMIN)

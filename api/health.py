@@ -13,6 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 
+from api.problems import RETRY_AFTER_SECONDS, UNAVAILABLE_RESPONSE
+from core.db import database_unavailable
 from registry.jobs import counts_by_status
 from registry.models import JOB_STATUSES
 from triggers.dispatch import Dispatcher
@@ -26,7 +28,15 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "A dependency is unreachable."}})
+@router.get(
+    "/readyz",
+    responses={
+        503: {
+            "description": "A dependency is unreachable (`checks` says which).",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        }
+    },
+)
 def readyz(request: Request) -> JSONResponse:
     """Ready when the database answers and the job queue is reachable."""
     checks: dict[str, str] = {}
@@ -35,7 +45,8 @@ def readyz(request: Request) -> JSONResponse:
             session.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:
-        checks["database"] = f"unreachable: {type(exc).__name__}"
+        state = "unreachable" if database_unavailable(exc) else "error"
+        checks["database"] = f"{state}: {type(exc).__name__}"
     try:
         request.app.state.dispatcher.ping()
         checks["queue"] = "ok"
@@ -43,7 +54,8 @@ def readyz(request: Request) -> JSONResponse:
         checks["queue"] = f"unreachable: {type(exc).__name__}: {exc}"
     ready = all(v == "ok" for v in checks.values())
     body = {"status": "ready" if ready else "not_ready", "checks": checks}
-    return JSONResponse(body, status_code=200 if ready else 503)
+    headers = None if ready else {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return JSONResponse(body, status_code=200 if ready else 503, headers=headers)
 
 
 class JobStateCollector(Collector):
@@ -68,7 +80,7 @@ class JobStateCollector(Collector):
             yield GaugeMetricFamily("autoglm_queue_depth", "Job messages waiting.", value=depth)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, responses=UNAVAILABLE_RESPONSE)
 def metrics(request: Request) -> Response:
     """Prometheus text: job counts and queue depth, plus this process's own metrics (the
     in-process worker's durations and tokens on the embedded default)."""

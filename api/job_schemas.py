@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.params import RequestBody
 from registry.models import Job, JobArtifact
 
 
@@ -15,7 +16,7 @@ def job_url(job_id: str) -> str:
     return f"/jobs/{job_id}"
 
 
-class JobIn(BaseModel):
+class JobIn(RequestBody):
     """A job request; `version` defaults to the template's active version, `formats` to the
     template's own. Numbers are taken as their text (`"version": 1.2` -> "1.2")."""
 

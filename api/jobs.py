@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import quote
 
+import structlog
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from api.deps import CurrentActor, SessionDep, SettingsDep
-from api.job_schemas import JobIn, JobOut, job_url
+from api.job_schemas import JobIn, JobOut
+from api.params import Offset
+from api.submissions import answered_in_memory
 from documents.spec import canonical_formats
 from registry import jobs
 from registry.errors import Conflict, NotFound
@@ -17,6 +20,8 @@ from registry.storage import ArtifactStore
 from triggers.dispatch import Dispatcher
 from triggers.submit import JobRequest, submit
 from triggers.tracing import trace_id_of
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -39,7 +44,10 @@ def create_job(
     x_trace_id: Annotated[str | None, Header()] = None,
     traceparent: Annotated[str | None, Header()] = None,
 ) -> JobOut:
-    """Validate and queue a job; a repeated idempotency key returns the first job (200)."""
+    """Validate and queue a job; a repeated idempotency key returns the first job (200).
+
+    Once the job is committed it is answered 202 whatever happens next: the answer is built
+    from memory (see `api.submissions`), so a client is never told to retry a queued job."""
     dispatcher: Dispatcher = request.app.state.dispatcher
     job_request = JobRequest(
         template=body.template,
@@ -49,14 +57,15 @@ def create_job(
         idempotency_key=body.idempotency_key,
         trace_id=trace_id_of(x_trace_id, traceparent),
     )
-    submission = submit(session, actor, job_request, dispatcher, settings)
-    job = submission.job
-    if not submission.created:
+    answer = answered_in_memory(
+        session, lambda: submit(session, actor, job_request, dispatcher, settings)
+    )
+    if not answer.created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
-    response.headers["Location"] = job_url(job.id)
-    response.headers["X-Trace-Id"] = job.trace_id
-    return JobOut.of(job)
+    response.headers["Location"] = answer.job.url
+    response.headers["X-Trace-Id"] = answer.job.trace_id
+    return answer.job
 
 
 @router.get("", response_model=list[JobOut])
@@ -66,7 +75,7 @@ def list_jobs(
     template: str | None = None,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[JobOut]:
     """Newest first; only jobs of templates on which the caller holds `job:read`."""
     rows = jobs.list_jobs(
@@ -100,11 +109,17 @@ def download_artifact(
     if artifact is None:
         raise NotFound(f"job {job_id!r} has no {wanted} artifact", "artifact_not_found")
     store: ArtifactStore = request.app.state.store
+    if not store.exists(artifact.uri):
+        # Recorded but gone: data loss an operator must hear about, not a quiet 404.
+        log.error("a recorded artifact is missing from the store", job_id=job_id, uri=artifact.uri)
+        raise NotFound(
+            f"artifact {artifact.filename!r} of job {job_id!r} is recorded but missing from "
+            "the store (`autoglm admin check-artifacts` lists every such file)",
+            "artifact_missing",
+        )
     path = store.local_path(artifact.uri)
     headers = {"ETag": f'"{artifact.sha256}"'}
     if path is not None:
-        if not path.is_file():
-            raise NotFound(f"artifact {artifact.filename!r} is missing", "artifact_missing")
         return FileResponse(
             path, media_type=artifact.content_type, filename=artifact.filename, headers=headers
         )

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import CurrentActor, SessionDep
+from api.params import RequestBody, checked_id, id_path
 from registry import schedules
 from registry.models import Schedule
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
 
-class ScheduleIn(BaseModel):
+def schedule_id_in_range(
+    schedule_id: Annotated[int, id_path("The schedule's id (1 to 2^31-1).")],
+) -> int:
+    """The path's schedule id; one no schedule can have is 404 like a missing schedule."""
+    return checked_id(schedule_id, schedules.schedule_not_found)
+
+
+ScheduleId = Annotated[int, Depends(schedule_id_in_range)]
+
+
+class ScheduleIn(RequestBody):
     """A cron schedule: 5 fields, or 6 with seconds first (`"0 0 * * * *"` = hourly)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -92,12 +103,13 @@ def create_schedule(
 
 
 @router.get("/{schedule_id}", response_model=ScheduleOut, responses={404: {}})
-def get_schedule(schedule_id: int, session: SessionDep, actor: CurrentActor) -> ScheduleOut:
+def get_schedule(session: SessionDep, actor: CurrentActor, schedule_id: ScheduleId) -> ScheduleOut:
+    # The id is checked after the actor: a request without a token is 401 whatever the id.
     return ScheduleOut.of(schedules.get(session, actor, schedule_id))
 
 
 @router.delete("/{schedule_id}", status_code=204, responses={404: {}, 403: {}})
-def delete_schedule(schedule_id: int, session: SessionDep, actor: CurrentActor) -> Response:
+def delete_schedule(session: SessionDep, actor: CurrentActor, schedule_id: ScheduleId) -> Response:
     schedules.delete(session, actor, schedule_id)
     session.commit()
     return Response(status_code=204)

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.params import RequestBody
 from registry.models import AuditEntry, Template, TemplateVersion
 from registry.permissions import TemplateAccess
 from registry.templates import access_of
@@ -47,7 +48,7 @@ class VersionOut(BaseModel):
         )
 
 
-class AccessBody(BaseModel):
+class AccessBody(RequestBody):
     """Who owns a template and which roles outside that team may read or run it."""
 
     model_config = ConfigDict(extra="forbid")
@@ -88,7 +89,7 @@ class TemplateOut(BaseModel):
         )
 
 
-class ActivateBody(BaseModel):
+class ActivateBody(RequestBody):
     """The version to make active; numbers are taken as their text (`1.2` -> "1.2")."""
 
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)

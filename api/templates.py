@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentActor, SessionDep, SettingsDep
+from api.params import Offset
 from api.schemas import AccessBody, ActivateBody, TemplateOut, VersionOut, version_url
 from api.upload import YAML_TYPES, read_template_upload
 from registry import publishing, templates
@@ -78,7 +79,7 @@ def list_templates(
     q: Annotated[str | None, Query(description="Text in the name.", max_length=200)] = None,
     include_archived: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[TemplateOut]:
     """Templates the caller may read, by name."""
     rows = templates.list_templates(

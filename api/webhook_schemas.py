@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.params import RequestBody
 from registry.models import Webhook
 
 
@@ -19,7 +20,7 @@ def hook_url(name: str) -> str:
     return f"/hooks/{quote(name, safe='')}"
 
 
-class WebhookIn(BaseModel):
+class WebhookIn(RequestBody):
     """A new webhook. `inputs` values are literals, or `$.a.b.0` paths into the delivery's
     JSON payload; `secret` is generated when left out."""
 

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentActor, SessionDep, SettingsDep
-from api.job_schemas import JobOut, job_url
+from api.job_schemas import JobOut
+from api.submissions import answered_in_memory
 from api.webhook_schemas import WebhookCreated, WebhookIn, WebhookOut, webhook_url
 from registry import webhooks
 from triggers.dispatch import Dispatcher
@@ -105,14 +106,17 @@ async def deliver_hook(
     dispatcher: Dispatcher = request.app.state.dispatcher
 
     def run() -> JobOut:
-        submission = deliver(
-            session, name, body, request.headers, dispatcher=dispatcher, settings=settings
+        answer = answered_in_memory(
+            session,
+            lambda: deliver(
+                session, name, body, request.headers, dispatcher=dispatcher, settings=settings
+            ),
         )
-        if not submission.created:
+        if not answer.created:
             response.status_code = status.HTTP_200_OK
             response.headers["Idempotent-Replayed"] = "true"
-        response.headers["Location"] = job_url(submission.job.id)
-        response.headers["X-Trace-Id"] = submission.job.trace_id
-        return JobOut.of(submission.job)
+        response.headers["Location"] = answer.job.url
+        response.headers["X-Trace-Id"] = answer.job.trace_id
+        return answer.job
 
     return await run_in_threadpool(run)

@@ -24,9 +24,11 @@ from core.db import make_engine, session_factory
 from core.errors import UserError
 from core.settings import get_settings
 from registry import accounts
+from registry.artifacts import artifact_problems
 from registry.errors import Conflict
 from registry.models import Principal, Role, role_grants
 from registry.permissions import Actor, Permission
+from registry.storage import store_for
 
 app = typer.Typer(no_args_is_help=True, help="Teams, principals, roles and API tokens.")
 team_app = typer.Typer(no_args_is_help=True, help="Teams own templates.")
@@ -191,6 +193,22 @@ def token_list(principal: Annotated[str | None, typer.Option()] = None) -> None:
         for t in accounts.list_tokens(session, principal):
             state = "revoked" if t.revoked_at else f"expires {t.expires_at or 'never'}"
             print(f"{t.id}\t{t.principal.name}\t{t.prefix}…\t{t.label}\t{state}")
+
+
+@app.command("check-artifacts")
+@exits_cleanly
+def check_artifacts(
+    verify: Annotated[bool, typer.Option(help="Also re-hash every file (reads them all).")] = False,
+) -> None:
+    """List recorded artifacts whose file is gone from the store; exit 1 if there are any."""
+    store = store_for(get_settings())
+    with registry_session() as session:
+        problems = list(artifact_problems(session, store, verify=verify))
+    for p in problems:
+        print(f"{p.job_id}\t{p.format}\t{p.problem}\t{p.uri}")
+    if problems:
+        print(f"{len(problems)} recorded artifact(s) with problems", file=sys.stderr)
+        raise typer.Exit(1)
 
 
 def _safe(url: str) -> str:

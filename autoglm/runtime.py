@@ -12,7 +12,7 @@ import migrations
 from core.db import make_engine, session_factory
 from core.errors import UserError
 from core.settings import Settings
-from registry.storage import LocalArtifactStore
+from registry.storage import store_for
 
 if TYPE_CHECKING:
     from workers.execution import JobRunner, Resend
@@ -62,7 +62,7 @@ def build_runner(settings: Settings, resend: Resend, worker_name: str) -> JobRun
         sessions=session_factory(make_engine(settings.database_url)),
         settings=settings,
         make_generator=lambda: LlamaEngine.from_settings(settings),
-        store=LocalArtifactStore(settings.artifact_dir),
+        store=store_for(settings),
         resend=resend,
         worker_name=worker_name,
     )

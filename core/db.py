@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,3 +45,27 @@ def _sqlite_begin_immediate(connection: Any) -> None:
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit (responses are built after it)."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+# SQLSTATE classes that psycopg reports as OperationalError although the request caused them:
+# 54 = program limit exceeded (an index row or a statement too large). A retry cannot help.
+_REQUEST_CAUSED_SQLSTATE_CLASSES = frozenset({"54"})
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether `error` means the database could not be reached or used just now: connection
+    refused or lost, the server shutting down or restarting, no pooled connection free in
+    time, a lock or statement timeout, a locked SQLite file. Retrying later may succeed.
+
+    Constraint violations, bad data and SQL errors are not unavailability (they are bugs or
+    bad input, and a retry would fail the same way)."""
+    if isinstance(error, sa_exc.TimeoutError):  # the pool had no connection to give in time
+        return True
+    if not isinstance(error, sa_exc.DBAPIError):
+        return False
+    if error.connection_invalidated:  # SQLAlchemy recognised a disconnect
+        return True
+    if not isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return False
+    sqlstate = getattr(error.orig, "sqlstate", None) or ""
+    return sqlstate[:2] not in _REQUEST_CAUSED_SQLSTATE_CLASSES

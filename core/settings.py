@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(
         default=60.0, gt=0, description="A running job not renewed for this long is re-run."
     )
+    database_retry_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a worker retries claiming a job while the database is unreachable.",
+    )
     sweep_interval_seconds: float = Field(
         default=15.0, gt=0, description="How often the sweeper looks for stuck jobs."
     )

@@ -46,7 +46,10 @@ class YamlProblem(ValueError):
 
 def parse_yaml(text: str) -> YamlSource:
     """Compose the node graph, bound its expanded size, then construct plain Python data."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:  # the reader refuses a character (NUL, ...) before parsing
+        raise YamlProblem(f"invalid YAML: {exc}") from None
     try:
         node = loader.get_single_node()
         if node is None:

@@ -79,7 +79,20 @@ def by_idempotency_key(session: Session, requester: str, key: str) -> Job | None
     )
 
 
-def claim(session: Session, job_id: str, worker: str, lease_seconds: float) -> Job | None:
+@dataclass(frozen=True)
+class Claim:
+    """A claimed job and the attempt number the claim itself wrote.
+
+    The number comes back from the claiming UPDATE, never from a later read: a worker that
+    pauses after claiming (SIGSTOP, a hung connection, a long GC) would otherwise read the
+    number of the attempt that took over meanwhile, and act, write and delete under it.
+    """
+
+    job: Job
+    attempt: int
+
+
+def claim(session: Session, job_id: str, worker: str, lease_seconds: float) -> Claim | None:
     """Start the next attempt if the job is due; None when it is done, dead, not yet due,
     or held by a live worker. Commits, so the claim is visible to every other process."""
     now = utcnow()
@@ -88,22 +101,26 @@ def claim(session: Session, job_id: str, worker: str, lease_seconds: float) -> J
         and_(Job.status == "failed", Job.next_attempt_at <= now + EARLY_START_SLACK),
         and_(Job.status == "running", Job.lease_expires_at < now),
     )
-    claimed = _update(
-        session,
-        Job.id == job_id,
-        due,
-        Job.attempts < Job.max_attempts,
-        status="running",
-        attempts=Job.attempts + 1,
-        started_at=now,
-        next_attempt_at=None,
-        lease_expires_at=now + timedelta(seconds=lease_seconds),
-        worker=worker,
+    statement = (
+        update(Job)
+        .where(Job.id == job_id, due, Job.attempts < Job.max_attempts)
+        .values(
+            status="running",
+            attempts=Job.attempts + 1,
+            started_at=now,
+            next_attempt_at=None,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            worker=worker,
+        )
+        .returning(Job.attempts)
+        .execution_options(synchronize_session=False)
     )
+    attempt = session.execute(statement).scalar_one_or_none()
     session.commit()
-    if claimed == 0:
+    if attempt is None:
         return None
-    return session.get(Job, job_id, populate_existing=True)
+    job = session.get(Job, job_id, populate_existing=True)
+    return None if job is None else Claim(job, attempt)
 
 
 def seconds_until_due(session: Session, job_id: str) -> float | None:

@@ -7,10 +7,12 @@ the local one without touching either.
 from __future__ import annotations
 
 import contextlib
+import shutil
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from core.files import write_atomic
+from core.settings import Settings
 from registry.errors import NotFound
 
 SCHEME = "file:"
@@ -33,6 +35,24 @@ class ArtifactStore(Protocol):
     def delete(self, uri: str) -> None:
         """Remove a stored artifact; missing is fine."""
         ...
+
+    def delete_attempt(self, job_id: str, attempt: int) -> None:
+        """Remove every file that attempt `attempt` of `job_id` stored; none is fine."""
+        ...
+
+    def exists(self, uri: str) -> bool:
+        """Whether the artifact behind `uri` is still in the store."""
+        ...
+
+
+def store_for(settings: Settings) -> ArtifactStore:
+    """The artifact store the settings name (local files under `artifact_dir` for now)."""
+    return LocalArtifactStore(settings.artifact_dir)
+
+
+def attempt_key(job_id: str, attempt: int, filename: str) -> str:
+    """Files are kept per attempt, so an attempt only ever writes and removes its own."""
+    return f"{job_id}/{attempt}/{filename}"
 
 
 class LocalArtifactStore:
@@ -65,6 +85,16 @@ class LocalArtifactStore:
         path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # the attempt's folder, once it is empty
             path.parent.rmdir()
+
+    def delete_attempt(self, job_id: str, attempt: int) -> None:
+        folder = self._path_of(attempt_key(job_id, attempt, "x")).parent
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the job's folder, once it is empty
+            folder.parent.rmdir()
+
+    def exists(self, uri: str) -> bool:
+        path = self.local_path(uri)
+        return path is not None and path.is_file()
 
     def _path_of(self, key: str) -> Path:
         path = (self.root / key).resolve()

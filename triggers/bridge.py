@@ -26,16 +26,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.db import database_unavailable
 from core.errors import ConfigError, UserError
 from core.files import beat
 from core.settings import Settings
 from registry import jobs
 from registry.accounts import actor_for
-from registry.errors import RegistryError
 from registry.models import Principal
 from registry.permissions import Actor
 from triggers import events
 from triggers.dispatch import Dispatcher
+from triggers.errors import error_code
 from triggers.submit import submit
 
 log = structlog.get_logger(__name__)
@@ -43,7 +44,8 @@ log = structlog.get_logger(__name__)
 SEND_TIMEOUT_SECONDS = 30.0
 RETRY_PAUSE_SECONDS = 2.0
 MAX_EVENT_FAILURES = 5
-# Not the event's fault: retried for as long as it lasts, never dead-lettered.
+# Not the event's fault: retried for as long as it lasts, never dead-lettered (and so is any
+# error that `core.db.database_unavailable` recognises, a pool timeout included).
 TRANSIENT = (ConfigError, OperationalError, InterfaceError, KafkaError)
 
 
@@ -192,7 +194,8 @@ class KafkaBridge:
     def _give_up(self, record: Record, exc: Exception) -> bool:
         where = (record.topic, record.partition, record.offset)
         failures = self._failures[where] = self._failures.get(where, 0) + 1
-        return not isinstance(exc, TRANSIENT) and failures >= MAX_EVENT_FAILURES
+        transient = isinstance(exc, TRANSIENT) or database_unavailable(exc)
+        return not transient and failures >= MAX_EVENT_FAILURES
 
     def handle(self, record: Record, actor: Actor) -> None:
         """Submit the event's job, or dead-letter the event when it can never become one."""
@@ -219,11 +222,14 @@ class KafkaBridge:
             )
 
     def dead_letter(self, record: Record, exc: Exception) -> None:
-        code = exc.code if isinstance(exc, RegistryError) else type(exc).__name__
+        """Publish the event as it came, with the error's stable code (the one the HTTP API
+        gives the same error: `invalid`, `template_not_found`, ..., or `internal_error` for an
+        unexpected failure, whose class then leads the message)."""
+        message = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
         headers = events.dead_letter_headers(
             record.headers,
-            error=str(exc),
-            code=code,
+            error=message,
+            code=error_code(exc),
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
@@ -236,7 +242,7 @@ class KafkaBridge:
         ).get(timeout=SEND_TIMEOUT_SECONDS)
         log.warning(
             "event dead-lettered",
-            error=str(exc),
+            error=message,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,

@@ -13,8 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
+from core.db import database_unavailable
 from core.errors import AutoglmError, ConfigError, UserError
 from core.settings import Settings
 from documents.document import Document
@@ -23,7 +26,7 @@ from generation.protocol import Generator
 from registry import jobs, templates
 from registry.jobs import StoredArtifact
 from registry.models import Job
-from registry.storage import ArtifactStore
+from registry.storage import ArtifactStore, attempt_key
 from workers import metrics
 from workers.pipeline import artifact_stem, export_all, fill_template
 
@@ -63,14 +66,37 @@ class JobRunner:
     def run(self, job_id: str) -> None:
         """Run `job_id` if it is due; a job already done, dead or held elsewhere is left alone."""
         with self.sessions() as session:
-            job = jobs.claim(session, job_id, self.worker_name, self.settings.job_lease_seconds)
-            if job is None:
+            try:
+                claim = self._claim(session, job_id)
+            except SQLAlchemyError as exc:
+                if not database_unavailable(exc):
+                    raise
+                # Still unreachable: hand the job back to the queue rather than fail the task.
+                log.warning("database unavailable; job sent again later", error=str(exc))
+                self.resend(job_id, self.settings.database_retry_seconds)
+                return
+            if claim is None:
                 self._not_claimed(session, job_id)
                 return
             with structlog.contextvars.bound_contextvars(
-                job_id=job.id, trace_id=job.trace_id, attempt=job.attempts
+                job_id=claim.job.id, trace_id=claim.job.trace_id, attempt=claim.attempt
             ):
-                self._attempt(session, job)
+                self._attempt(session, claim.job, claim.attempt)
+
+    def _claim(self, session: Session, job_id: str) -> jobs.Claim | None:
+        """Claim, retrying while the database is unreachable (a restart, a failover)."""
+        for retrying in Retrying(
+            retry=retry_if_exception(database_unavailable),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            stop=stop_after_delay(self.settings.database_retry_seconds),
+            before_sleep=lambda state: session.rollback(),
+            reraise=True,
+        ):
+            with retrying:
+                return jobs.claim(
+                    session, job_id, self.worker_name, self.settings.job_lease_seconds
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _not_claimed(self, session: Session, job_id: str) -> None:
         """Done, dead, held by a live worker, or early: only an early retry is sent again."""
@@ -81,17 +107,21 @@ class JobRunner:
         log.info("retry message arrived early; sent again", job_id=job_id, due_in=wait)
         self.resend(job_id, wait)
 
-    def _attempt(self, session: Session, job: Job) -> None:
-        attempt, started = job.attempts, time.perf_counter()
+    def _attempt(self, session: Session, job: Job, attempt: int) -> None:
+        """Run attempt number `attempt` (the claim's own number: `job.attempts` may be newer)."""
+        started = time.perf_counter()
         template = job.template.name
         loaded = templates.load_version(job.version)
         # End the claim's transaction before the long part: an open one would hold SQLite's
         # write lock (or sit "idle in transaction" on PostgreSQL) for the whole job.
         session.commit()
         log.info("job started", template=template, version=job.version.version)
+        self._remove_earlier_attempts(job.id, attempt)
         try:
             with self._heartbeat(job.id, attempt) as lease_lost:
-                generation, artifacts, timings = self._produce(job, loaded, started, lease_lost)
+                generation, artifacts, timings = self._produce(
+                    job, attempt, loaded, started, lease_lost
+                )
         except Exception as exc:
             self._failed(session, job, attempt, exc, time.perf_counter() - started)
             return
@@ -106,29 +136,44 @@ class JobRunner:
                 timings=timings,
             )
         except Exception:
-            self._discard(artifacts)
+            # Unknown whether the commit landed (a connection lost mid-commit): keep the files.
+            # If it did not, the attempt that takes the job over removes them.
+            log.warning("recording the result failed; files kept for whoever records next")
             raise
         if owned:
+            self._remove_earlier_attempts(job.id, attempt)  # one killed after storing, say
             metrics.JOB_SECONDS.labels(template, "succeeded").observe(timings["total_seconds"])
             metrics.ATTEMPTS.labels("succeeded").inc()
             log.info("job succeeded", artifacts=[a.uri for a in artifacts], **timings)
         else:
-            self._discard(artifacts)
+            self._discard(job.id, attempt)
             metrics.ATTEMPTS.labels("lost").inc()
             log.warning("job was taken over while running; this attempt's result is dropped")
 
-    def _discard(self, artifacts: list[StoredArtifact]) -> None:
-        """Remove the files of an attempt whose result was not recorded (best effort)."""
-        for artifact in artifacts:
+    def _discard(self, job_id: str, attempt: int) -> None:
+        """Remove this attempt's own files, its result not recorded (best effort). Only its
+        own: the folder is named by the number its claim wrote, never by a later read."""
+        try:
+            self.store.delete_attempt(job_id, attempt)
+        except Exception as exc:
+            log.warning("could not remove an unrecorded attempt's files", error=str(exc))
+
+    def _remove_earlier_attempts(self, job_id: str, attempt: int) -> None:
+        """Files of attempts before `attempt` can never be recorded (the fence moved past
+        them): remove what a killed attempt left behind between storing and recording."""
+        for earlier in range(1, attempt):
             try:
-                self.store.delete(artifact.uri)
+                self.store.delete_attempt(job_id, earlier)
             except Exception as exc:
-                log.warning(
-                    "could not remove an unrecorded artifact", uri=artifact.uri, error=str(exc)
-                )
+                log.warning("could not remove an earlier attempt's files", error=str(exc))
 
     def _produce(
-        self, job: Job, loaded: LoadedTemplate, started: float, lease_lost: threading.Event
+        self,
+        job: Job,
+        attempt: int,
+        loaded: LoadedTemplate,
+        started: float,
+        lease_lost: threading.Event,
     ) -> tuple[list[dict[str, object]], list[StoredArtifact], dict[str, float]]:
         check = _checkpoint(started + job.timeout_seconds, job.timeout_seconds, lease_lost)
         document = fill_template(
@@ -144,7 +189,7 @@ class JobRunner:
             metrics.FIELD_SECONDS.labels(loaded.spec.name).observe(record.seconds)
             metrics.TOKENS.labels(loaded.spec.name).inc(record.completion_tokens)
         check()
-        artifacts, export_seconds = self._export(job, document, check)
+        artifacts, export_seconds = self._export(job, attempt, document, check)
         generation_seconds = sum(r.seconds for r in document.provenance)
         timings = {
             "queued_seconds": round((job.started_at - job.created_at).total_seconds(), 4)
@@ -158,7 +203,7 @@ class JobRunner:
         return [r.as_dict() for r in document.provenance], artifacts, timings
 
     def _export(
-        self, job: Job, document: Document, check: Callable[[], None]
+        self, job: Job, attempt: int, document: Document, check: Callable[[], None]
     ) -> tuple[list[StoredArtifact], float]:
         """Export every format in memory, then store each; a failure stores no row."""
         stem, exported = artifact_stem(document), export_all(document, job.formats, check)
@@ -167,7 +212,7 @@ class JobRunner:
             exporter, data = item.exporter, item.data
             filename = f"{stem}.{exporter.extension}"
             # Per attempt, so an attempt that lost its lease never touches the winner's files.
-            uri = self.store.put(f"{job.id}/{job.attempts}/{filename}", data)
+            uri = self.store.put(attempt_key(job.id, attempt, filename), data)
             digest = hashlib.sha256(data).hexdigest()
             stored.append(
                 StoredArtifact(exporter.name, filename, uri, exporter.media_type, len(data), digest)

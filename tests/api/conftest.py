@@ -7,7 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+import migrations
 from api.app import create_app
+from core.db import make_engine, session_factory
 from core.settings import Settings
 from registry.storage import LocalArtifactStore
 from tests import factories
@@ -70,3 +72,30 @@ def api(db: sessionmaker[Session], queue: RecordingQueue, tmp_path: Path) -> Ite
 def published(session: Session, alice: User) -> str:
     """The `weekly` report template, published in alice's team."""
     return publish(session)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """Sessions on PostgreSQL (the test's rolled-back transaction), then on a migrated SQLite
+    file: for answers that must not depend on the database."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("db")
+        return
+    url = f"sqlite:///{tmp_path / 'autoglm.db'}"
+    migrations.upgrade(url)
+    engine = make_engine(url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def any_api(any_db: sessionmaker[Session], tmp_path: Path) -> Iterator[TestClient]:
+    """`api` on `any_db`."""
+    app = create_app(
+        Settings(artifact_dir=tmp_path),
+        sessions=any_db,
+        dispatcher=RecordingQueue(),
+        store=LocalArtifactStore(tmp_path),
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.app import create_app
 from core.settings import Settings
 from registry import accounts
+from registry.artifacts import artifact_problems
 from registry.models import Job
+from registry.storage import LocalArtifactStore
 from tests import factories
 from tests.factories import OPERATOR, User
 from tests.fakes import EchoGenerator
@@ -128,6 +130,27 @@ def test_artifacts_download_with_type_and_name(
     assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
     missing = api.get(f"{job['url']}/artifacts/odt", headers=alice.headers)
     assert missing.status_code == 404
+
+
+def test_a_recorded_artifact_whose_file_is_gone_is_reported_not_silently_404(
+    api: TestClient, alice: User, published: str, db: sessionmaker[Session], tmp_path: Path
+) -> None:
+    job = api.post("/jobs", json=BODY, headers=alice.headers).json()
+    runner(db, EchoGenerator(), tmp_path).run(job["id"])
+    pdf = next((tmp_path / job["id"]).rglob("*.pdf"))
+    pdf.unlink()
+    gone = api.get(f"{job['url']}/artifacts/pdf", headers=alice.headers)
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "artifact_missing"
+    assert "recorded but missing from the store" in gone.json()["error"]["message"]
+    assert api.get(f"{job['url']}/artifacts/md", headers=alice.headers).status_code == 200
+    md = next((tmp_path / job["id"]).rglob("*.md"))
+    md.write_text("tampered")
+    with db() as session:
+        store = LocalArtifactStore(tmp_path)
+        found = {(p.format, p.problem) for p in artifact_problems(session, store, verify=True)}
+        assert found == {("pdf", "missing"), ("md", "sha256 mismatch")}
+        assert [p.format for p in artifact_problems(session, store)] == ["pdf"]
 
 
 def test_list_filters_by_template_and_status(

@@ -27,6 +27,9 @@ def test_bootstrap_an_admin_then_manage_accounts(tmp_path: Path) -> None:
     assert f"database at {head}" in migrated.stdout
     assert f"latest: {head}" in autoglm("db", "current", env=env).stdout
 
+    clean = autoglm("admin", "check-artifacts", "--verify", env=env)
+    assert (clean.returncode, clean.stdout) == (0, "")
+
     init = autoglm("admin", "init", env=env)
     assert init.returncode == 0, init.stderr
     admin_token = init.stdout.strip()

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.db import make_engine, session_factory
 from core.errors import ConfigError
 from core.settings import Settings
 from generation.protocol import GenerationError, GenerationRequest, GenerationResult
@@ -184,14 +186,14 @@ def test_a_worker_that_lost_its_lease_cannot_finish(
     publish(session)
     job = queued_job(session, team="x")
     first = jobs.claim(session, job.id, "w1", lease_seconds=60)
-    assert first is not None and first.attempts == 1
+    assert first is not None and first.attempt == 1
     assert jobs.claim(session, job.id, "w2", lease_seconds=60) is None  # lease is live
     session.execute(
         update(Job).where(Job.id == job.id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
     )
     session.commit()
     second = jobs.claim(session, job.id, "w2", lease_seconds=60)
-    assert second is not None and second.attempts == 2
+    assert second is not None and second.attempt == 2
     assert not jobs.complete(session, job.id, 1, generation=[], artifacts=[], timings={})
     assert not jobs.renew_lease(session, job.id, 1, 60)
     assert jobs.complete(session, job.id, 2, generation=[], artifacts=[], timings={})
@@ -214,3 +216,35 @@ def test_a_worker_configuration_error_is_retried_not_blamed_on_the_job(
     assert failed.status == "failed" and failed.attempts == 1
     assert "missing.gguf" in (failed.error or "")
     assert [job_id for job_id, _ in queue.sent] == [job.id]
+
+
+def test_a_claim_during_a_database_outage_is_retried_then_handed_back(tmp_path: Path) -> None:
+    """Nothing listens on port 1: every claim fails to connect. The task neither raises
+    OperationalError into the task log nor loses the job: it retries, then resends."""
+    engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:1/unreachable")
+    queue = RecordingQueue()
+    started = time.monotonic()
+    runner(
+        session_factory(engine), EchoGenerator(), tmp_path, queue, database_retry_seconds=0.6
+    ).run("some-job")
+    assert time.monotonic() - started >= 0.6  # retried for the whole window
+    assert queue.sent == [("some-job", 0.6)]
+    engine.dispose()
+
+
+def test_a_claim_that_meets_a_restarted_database_succeeds_on_retry(
+    db: sessionmaker[Session], session: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish(session)
+    job = queued_job(session, team="x")
+    real_claim, failures = jobs.claim, []
+
+    def flaky_claim(*args: object, **kwargs: object) -> jobs.Claim | None:
+        if len(failures) < 2:  # the first two tries meet a dropped connection
+            failures.append(1)
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+        return real_claim(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jobs, "claim", flaky_claim)
+    runner(db, EchoGenerator(), tmp_path).run(job.id)
+    assert reload(session, job.id).status == "succeeded"

@@ -3,6 +3,8 @@ while it works, and an attempt that loses its lease stops and leaves no files.""
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -19,6 +21,7 @@ from generation.protocol import GenerationRequest, GenerationResult, ProgressCal
 from registry import jobs
 from registry.accounts import authenticate
 from registry.models import Job, utcnow
+from registry.storage import LocalArtifactStore
 from tests import factories
 from tests.database import fresh_database
 from tests.fakes import EchoGenerator
@@ -116,3 +119,71 @@ def test_an_attempt_that_lost_its_lease_stops_and_writes_nothing(
         assert (job.status, job.attempts, job.worker) == ("running", 2, "other-worker")
     assert generator.requests == []  # stopped before its answer
     assert not (files / job_id).exists()
+
+
+def _recorded_files(sessions: sessionmaker[Session], job_id: str, files: Path) -> list[Path]:
+    """The job's recorded artifacts, each checked to exist with its recorded SHA-256."""
+    with sessions() as session:
+        job = session.get(Job, job_id)
+        assert job is not None and job.status == "succeeded", job and job.error
+        paths = []
+        for artifact in job.artifacts:
+            path = files / artifact.uri.removeprefix("file:")
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == artifact.sha256
+            paths.append(path)
+        return paths
+
+
+def test_a_stale_attempt_never_touches_the_winners_files(
+    committed: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker paused right after its claim (SIGSTOP, a hung connection) resumes after
+    another attempt has taken over and succeeded: it acts under its own attempt number, so it
+    writes only into its own folder, fails the fence, and removes only that folder."""
+    job_id, files = queued(committed), tmp_path / "files"
+    real_claim, paused, resume = jobs.claim, threading.Event(), threading.Event()
+
+    def claim_then_pause(
+        session: Session, job: str, worker: str, lease: float
+    ) -> jobs.Claim | None:
+        claimed = real_claim(session, job, worker, lease)
+        session.commit()  # holds no transaction while stopped
+        if not paused.is_set() and claimed is not None:  # only the first (stale) worker stops
+            paused.set()
+            assert resume.wait(30)
+            session.refresh(claimed.job)  # a read after the pause sees the winner's attempt
+        return claimed
+
+    monkeypatch.setattr(jobs, "claim", claim_then_pause)
+    stale = runner(committed, EchoGenerator(), files)  # a long lease: no heartbeat in time
+    thread = threading.Thread(target=stale.run, args=(job_id,))
+    thread.start()
+    assert paused.wait(10)
+    with committed() as session:  # its lease runs out while it is stopped
+        expired = utcnow() - timedelta(seconds=1)
+        session.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=expired))
+        session.commit()
+    runner(committed, EchoGenerator(), files).run(job_id)
+    winners = _recorded_files(committed, job_id, files)
+    assert {p.parent.name for p in winners} == {"2"}
+    resume.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert _recorded_files(committed, job_id, files) == winners  # all still there, intact
+    assert sorted(p.name for p in (files / job_id).iterdir()) == ["2"]
+
+
+def test_files_of_an_attempt_killed_before_recording_are_removed_by_the_takeover(
+    committed: sessionmaker[Session], tmp_path: Path
+) -> None:
+    job_id, files = queued(committed), tmp_path / "files"
+    with committed() as session:  # attempt 1 claimed, stored its files, then was SIGKILLed
+        assert jobs.claim(session, job_id, "killed-worker", 60) is not None
+        expired = utcnow() - timedelta(seconds=1)
+        session.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=expired))
+        session.commit()
+    LocalArtifactStore(files).put(f"{job_id}/1/weekly.pdf", b"%PDF- left behind")
+    runner(committed, EchoGenerator(), files).run(job_id)
+    recorded = _recorded_files(committed, job_id, files)
+    assert sorted(p.name for p in (files / job_id).iterdir()) == ["2"]
+    assert sorted((files / job_id).rglob("*.*")) == sorted(recorded)
