@@ -24,6 +24,24 @@ class FieldRecord:
     finish_reason: str
     text: str = ""
     attempts: int = 1
+    reused: bool = False  # taken from an earlier attempt's checkpoint, not generated again
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FieldRecord:
+        """A record as `as_dict` wrote it (a job's checkpoint of a field)."""
+        return cls(
+            name=str(data["name"]),
+            prompt=str(data["prompt"]),
+            model=str(data["model"]),
+            seed=int(data["seed"]),
+            prompt_tokens=int(data["prompt_tokens"]),
+            completion_tokens=int(data["completion_tokens"]),
+            seconds=float(data["seconds"]),
+            finish_reason=str(data["finish_reason"]),
+            text=str(data.get("text", "")),
+            attempts=int(data.get("attempts", 1)),
+            reused=bool(data.get("reused", False)),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +55,7 @@ class FieldRecord:
             "finish_reason": self.finish_reason,
             "text": self.text,
             "attempts": self.attempts,
+            "reused": self.reused,
         }
 
 

@@ -143,6 +143,18 @@ def renew_lease(session: Session, job_id: str, attempt: int, lease_seconds: floa
     return renewed == 1
 
 
+def record_field(session: Session, job_id: str, attempt: int, record: dict[str, Any]) -> bool:
+    """Checkpoint one generated field on the job as soon as it is written, so a later attempt
+    regenerates only what is missing. False when this attempt no longer owns the job."""
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        return False
+    kept = [r for r in job.generation or [] if r.get("name") != record["name"]]
+    recorded = _update(session, *_owned(job_id, attempt), generation=[*kept, record])
+    session.commit()
+    return recorded == 1
+
+
 def complete(
     session: Session,
     job_id: str,

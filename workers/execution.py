@@ -20,7 +20,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_expone
 from core.db import database_unavailable
 from core.errors import AutoglmError, ConfigError, UserError
 from core.settings import Settings
-from documents.document import Document
+from documents.document import Document, FieldRecord
 from documents.loader import LoadedTemplate
 from generation.protocol import Generator
 from registry import jobs, templates
@@ -183,11 +183,14 @@ class JobRunner:
             self.settings,
             seed=job.seed,
             on_progress=lambda _name, _tokens, _elapsed: check(),
+            done={r["name"]: FieldRecord.from_dict(r) for r in job.generation or []},
+            on_field=lambda record: self._checkpoint_field(job.id, attempt, record),
         )
         filled = time.perf_counter()
         for record in document.provenance:
-            metrics.FIELD_SECONDS.labels(loaded.spec.name).observe(record.seconds)
-            metrics.TOKENS.labels(loaded.spec.name).inc(record.completion_tokens)
+            if not record.reused:
+                metrics.FIELD_SECONDS.labels(loaded.spec.name).observe(record.seconds)
+                metrics.TOKENS.labels(loaded.spec.name).inc(record.completion_tokens)
         check()
         artifacts, export_seconds = self._export(job, attempt, document, check)
         generation_seconds = sum(r.seconds for r in document.provenance)
@@ -201,6 +204,11 @@ class JobRunner:
             "store_seconds": round(time.perf_counter() - filled - export_seconds, 4),
         }
         return [r.as_dict() for r in document.provenance], artifacts, timings
+
+    def _checkpoint_field(self, job_id: str, attempt: int, record: FieldRecord) -> None:
+        with self.sessions() as session:
+            if not jobs.record_field(session, job_id, attempt, record.as_dict()):
+                raise LeaseLost("another attempt took the job over (this one's lease expired)")
 
     def _export(
         self, job: Job, attempt: int, document: Document, check: Callable[[], None]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,21 +54,41 @@ def fill_template(
     *,
     seed: int,
     on_progress: ProgressCallback | None = None,
+    done: Mapping[str, FieldRecord] | None = None,
+    on_field: Callable[[FieldRecord], None] | None = None,
 ) -> Document:
-    """Validate inputs, generate every field, render the body; the model loads only if needed."""
+    """Validate inputs, generate every field, render the body; the model loads only if needed.
+
+    `done` holds fields an earlier attempt already wrote (its checkpoints): one whose prompt
+    and seed are unchanged is reused, marked `reused`, not generated again. `on_field` is
+    told each newly written field at once, so a later attempt can reuse it.
+    """
     spec = template.spec
     values = validate_inputs(spec, inputs)
     prompts = render_prompts(template, values)
     generated: dict[str, Any] = {}
     records: list[FieldRecord] = []
-    if spec.generate:
-        generator = make_generator()
-        for name in spec.generate:
-            request = _request(template, name, prompts[name], settings, seed)
-            result = generator.generate(request, on_progress)
+    generator: list[Generator] = []  # made at the first field that needs it, then kept
+    for name in spec.generate:
+        request = _request(template, name, prompts[name], settings, seed)
+        earlier = (done or {}).get(name)
+        if earlier is not None and (earlier.prompt, earlier.seed) == (request.prompt, request.seed):
+            record = replace(earlier, reused=True)
+            generated[name] = _value(request, record.text)
+        else:
+            generator = generator or [make_generator()]
+            result = generator[0].generate(request, on_progress)
+            record = _record(name, prompts[name], result)
             generated[name] = result.value
-            records.append(_record(name, prompts[name], result))
+            if on_field is not None:
+                on_field(record)
+        records.append(record)
     return render_document(template, values, generated, tuple(records))
+
+
+def _value(request: GenerationRequest, text: str) -> Any:
+    """A checkpointed field's value: its text, or the JSON it holds for a schema field."""
+    return json.loads(text) if request.json_schema is not None else text
 
 
 def _request(

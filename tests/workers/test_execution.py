@@ -248,3 +248,54 @@ def test_a_claim_that_meets_a_restarted_database_succeeds_on_retry(
     monkeypatch.setattr(jobs, "claim", flaky_claim)
     runner(db, EchoGenerator(), tmp_path).run(job.id)
     assert reload(session, job.id).status == "succeeded"
+
+
+THREE_FIELDS = """\
+name: three
+version: "1"
+variables: [team]
+generate:
+  intro: {prompt: "Introduce {{ team }}."}
+  risks: {prompt: "Risks for {{ team }}.", schema: {type: array, items: {type: string}}}
+  outro: {prompt: "Close for {{ team }}."}
+schedule: {expression: "0 0 * * *", retry: {max_attempts: 3, backoff: none}}
+body: "# {{ team }}\\n\\n{{ generated.intro }} {{ generated.risks | join(', ') }} \\
+  {{ generated.outro }}"
+"""
+
+
+class DiesAt(EchoGenerator):
+    """Writes fields until it reaches `field`, then fails like a killed process would."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__({"risks": '["late", "over budget"]'})
+        self.field = field
+
+    def generate(self, request, on_progress=None):  # type: ignore[no-untyped-def]
+        if request.name == self.field:
+            raise GenerationError("the worker died here")
+        return super().generate(request, on_progress)
+
+
+def test_a_retry_regenerates_only_the_fields_the_failed_attempt_did_not_write(
+    db: sessionmaker[Session], session: Session, tmp_path: Path
+) -> None:
+    publish(session, THREE_FIELDS)
+    job = queued_job(session, "three", team="core")
+    first = DiesAt("outro")
+    runner(db, first, tmp_path).run(job.id)
+    failed = reload(session, job.id)
+    assert failed.status == "failed"
+    assert [r["name"] for r in failed.generation] == ["intro", "risks"]  # checkpointed
+    second = EchoGenerator({"risks": '["never asked"]'})
+    runner(db, second, tmp_path).run(job.id)
+    done = reload(session, job.id)
+    assert done.status == "succeeded" and done.attempts == 2
+    assert [r.name for r in second.requests] == ["outro"]  # only what was missing
+    assert {r["name"]: r["reused"] for r in done.generation} == {
+        "intro": True,
+        "risks": True,
+        "outro": False,
+    }
+    markdown = next((tmp_path / job.id).rglob("*.md")).read_text()
+    assert "generated intro late, over budget generated outro" in markdown

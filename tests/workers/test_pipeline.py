@@ -119,6 +119,32 @@ def test_weekly_report_with_the_real_model(engine: LlamaEngine, tmp_path: Path) 
     assert risks.attempts in (1, 2)
 
 
+def test_checkpointed_fields_are_reused_with_the_real_model(
+    engine: LlamaEngine, template: Callable[[str], LoadedTemplate]
+) -> None:
+    """An attempt that wrote `summary` before dying: the next one writes only `risks`, and the
+    document is the same as one written in a single run (same seeds, same model)."""
+    loaded, inputs = template(REPORT), {"team": "Core"}
+    whole = fill_template(loaded, inputs, lambda: engine, Settings(), seed=9)
+    written: list[str] = []
+    first = next(r for r in whole.provenance if r.name == "summary")
+    resumed = fill_template(
+        loaded,
+        inputs,
+        lambda: engine,
+        Settings(),
+        seed=9,
+        done={"summary": first},
+        on_field=lambda record: written.append(record.name),
+    )
+    assert written == ["risks"]
+    assert [(r.name, r.reused) for r in resumed.provenance] == [("summary", True), ("risks", False)]
+    assert resumed.markdown == whole.markdown
+    changed = fill_template(loaded, {"team": "Other"}, lambda: engine, Settings(), seed=9,
+                            done={"summary": first})  # fmt: skip
+    assert not any(r.reused for r in changed.provenance)  # a different prompt is not reused
+
+
 def test_failed_export_writes_nothing(
     template: Callable[[str], LoadedTemplate], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
