@@ -57,12 +57,20 @@ def build_runner(settings: Settings, resend: Resend, worker_name: str) -> JobRun
     """
     from generation.llama import LlamaEngine  # noqa: PLC0415
     from workers.execution import JobRunner  # noqa: PLC0415
+    from workers.result_cache import SqlResultCache  # noqa: PLC0415
 
+    sessions = session_factory(make_engine(settings.database_url))
+    cache = None
+    if settings.result_cache_max_entries > 0:
+        cache = SqlResultCache(
+            sessions, settings.result_cache_max_entries, settings.result_cache_ttl_seconds
+        )
     return JobRunner(
-        sessions=session_factory(make_engine(settings.database_url)),
+        sessions=sessions,
         settings=settings,
         make_generator=lambda: LlamaEngine.from_settings(settings),
         store=store_for(settings),
         resend=resend,
         worker_name=worker_name,
+        cache=cache,
     )

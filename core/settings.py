@@ -65,6 +65,17 @@ class Settings(BaseSettings):
     resend_after_seconds: float = Field(
         default=300.0, gt=0, description="Resend a job's task if nobody took it for this long."
     )
+    result_cache_max_entries: int = Field(
+        default=10_000, ge=0, description="Generated answers kept for identical requests; 0 = off."
+    )
+    result_cache_ttl_seconds: float = Field(
+        default=7 * 86400, gt=0, description="How long a cached answer is served."
+    )
+    memory_limit_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="A worker refuses to start when its model plus KV cache would not fit this.",
+    )
     worker_concurrency: int = Field(
         default=1, ge=1, description="Worker processes per `autoglm worker` (one model each)."
     )

@@ -25,6 +25,7 @@ class FieldRecord:
     text: str = ""
     attempts: int = 1
     reused: bool = False  # taken from an earlier attempt's checkpoint, not generated again
+    cached: bool = False  # the stored answer of an identical earlier request
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FieldRecord:
@@ -41,6 +42,7 @@ class FieldRecord:
             text=str(data.get("text", "")),
             attempts=int(data.get("attempts", 1)),
             reused=bool(data.get("reused", False)),
+            cached=bool(data.get("cached", False)),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -56,6 +58,7 @@ class FieldRecord:
             "text": self.text,
             "attempts": self.attempts,
             "reused": self.reused,
+            "cached": self.cached,
         }
 
 

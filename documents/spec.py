@@ -128,6 +128,9 @@ class GeneratedField(Strict):
     max_tokens: int | None = Field(default=None, ge=1, le=4096)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    cache: bool = Field(
+        default=True, description="Serve an identical earlier request's answer (false: never)."
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -342,3 +342,20 @@ class Webhook(Base):
 
     template: Mapped[Template] = relationship(lazy="joined")
     owner: Mapped[Principal | None] = relationship(lazy="joined")
+
+
+class CachedGeneration(Base):
+    """An exact generation result: the same model, prompt, sampling and seed give this answer.
+
+    Shared by every worker on the database, so a request any of them answered is not
+    generated again until it expires (see `workers.result_cache`).
+    """
+
+    __tablename__ = "generation_cache"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the request
+    model: Mapped[str] = mapped_column(String(200))
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    hits: Mapped[int] = mapped_column(default=0)

@@ -22,6 +22,7 @@ from core.errors import AutoglmError, ConfigError, UserError
 from core.settings import Settings
 from documents.document import Document, FieldRecord
 from documents.loader import LoadedTemplate
+from generation.cache import ResultCache
 from generation.protocol import Generator
 from registry import jobs, templates
 from registry.jobs import StoredArtifact
@@ -53,6 +54,7 @@ class JobRunner:
     store: ArtifactStore
     resend: Resend
     worker_name: str
+    cache: ResultCache | None = None  # identical requests answered from here (shared store)
     _generator: Generator | None = field(default=None, init=False)
     _generator_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -185,10 +187,11 @@ class JobRunner:
             on_progress=lambda _name, _tokens, _elapsed: check(),
             done={r["name"]: FieldRecord.from_dict(r) for r in job.generation or []},
             on_field=lambda record: self._checkpoint_field(job.id, attempt, record),
+            cache=self.cache,
         )
         filled = time.perf_counter()
         for record in document.provenance:
-            if not record.reused:
+            if not (record.reused or record.cached):
                 metrics.FIELD_SECONDS.labels(loaded.spec.name).observe(record.seconds)
                 metrics.TOKENS.labels(loaded.spec.name).inc(record.completion_tokens)
         check()

@@ -18,6 +18,7 @@ from documents.inputs import validate_inputs
 from documents.loader import LoadedTemplate
 from documents.render import render_document, render_prompts
 from exporters.registry import Exporter, get_exporter
+from generation.cache import ResultCache, request_key
 from generation.protocol import (
     GenerationRequest,
     GenerationResult,
@@ -56,34 +57,44 @@ def fill_template(
     on_progress: ProgressCallback | None = None,
     done: Mapping[str, FieldRecord] | None = None,
     on_field: Callable[[FieldRecord], None] | None = None,
+    cache: ResultCache | None = None,
 ) -> Document:
     """Validate inputs, generate every field, render the body; the model loads only if needed.
 
     `done` holds fields an earlier attempt already wrote (its checkpoints): one whose prompt
     and seed are unchanged is reused, marked `reused`, not generated again. `on_field` is
-    told each newly written field at once, so a later attempt can reuse it.
+    told each newly written field at once, so a later attempt can reuse it. With `cache`, a
+    field whose identical request was answered before gets that answer (marked `cached`)
+    unless the template says `cache: false` for it.
     """
     spec = template.spec
     values = validate_inputs(spec, inputs)
     prompts = render_prompts(template, values)
-    generated: dict[str, Any] = {}
-    records: list[FieldRecord] = []
-    generator: list[Generator] = []  # made at the first field that needs it, then kept
-    for name in spec.generate:
-        request = _request(template, name, prompts[name], settings, seed)
+    requests = {
+        name: _request(template, name, prompts[name], settings, seed) for name in spec.generate
+    }
+    records: dict[str, FieldRecord] = {}
+    for name, request in requests.items():  # an earlier attempt's checkpoints first
         earlier = (done or {}).get(name)
         if earlier is not None and (earlier.prompt, earlier.seed) == (request.prompt, request.seed):
-            record = replace(earlier, reused=True)
-            generated[name] = _value(request, record.text)
-        else:
-            generator = generator or [make_generator()]
-            result = generator[0].generate(request, on_progress)
-            record = _record(name, prompts[name], result)
-            generated[name] = result.value
+            records[name] = replace(earlier, reused=True)
+    missing = [request for name, request in requests.items() if name not in records]
+    if missing:
+        generator = make_generator()
+        for request in missing:
+            key = request_key(generator.model_name, request)
+            use_cache = cache is not None and spec.generate[request.name].cache
+            hit = cache.get(key) if cache is not None and use_cache else None
+            result = hit or generator.generate(request, on_progress)
+            if cache is not None and use_cache and hit is None:
+                cache.put(key, result)
+            record = replace(_record(request.name, request.prompt, result), cached=hit is not None)
+            records[request.name] = record
             if on_field is not None:
                 on_field(record)
-        records.append(record)
-    return render_document(template, values, generated, tuple(records))
+    generated = {name: _value(requests[name], records[name].text) for name in requests}
+    provenance = tuple(records[name] for name in requests)
+    return render_document(template, values, generated, provenance)
 
 
 def _value(request: GenerationRequest, text: str) -> Any:

@@ -28,6 +28,7 @@ TABLES = {
     "job_artifacts",
     "schedules",
     "webhooks",
+    "generation_cache",
 }
 
 
@@ -75,8 +76,9 @@ def test_migrations_match_the_models(empty_url: str) -> None:
 @pytest.mark.parametrize(
     ("target", "without"),
     [
-        ("0002", {"schedules", "webhooks"}),
-        ("0001", {"jobs", "job_artifacts", "schedules", "webhooks"}),
+        ("0003", {"generation_cache"}),
+        ("0002", {"schedules", "webhooks", "generation_cache"}),
+        ("0001", {"jobs", "job_artifacts", "schedules", "webhooks", "generation_cache"}),
     ],
 )
 def test_each_revision_downgrades_alone(empty_url: str, target: str, without: set[str]) -> None:
