@@ -122,6 +122,25 @@ class Settings(BaseSettings):
     bridge_principal: str = Field(
         default="kafka-bridge", description="Service principal the Kafka bridge acts as."
     )
+    batch_max_size: int = Field(
+        default=32,
+        ge=1,
+        le=256,
+        description="Fields one loaded model generates at once (continuous batching); 1 = off.",
+    )
+    batch_max_wait_ms: float = Field(
+        default=50.0,
+        ge=0,
+        description="How long an idle batching engine lets a first field wait for others (ms).",
+    )
+    batch_kv_size: int = Field(
+        default=16384,
+        ge=256,
+        description="KV cache cells for batched fields. When n_ctx × batch_max_size fits, each "
+        "field gets its own n_ctx cells and its text is exactly what it would be alone; else "
+        "the fields share this many (each waits for its prompt + max_tokens) and a batched "
+        "field's text may differ slightly from the same field written alone.",
+    )
 
 
 @lru_cache(maxsize=1)

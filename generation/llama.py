@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import llama_cpp
-from jsonschema import Draft202012Validator
-from llama_cpp.llama_grammar import LlamaGrammar
 
 from core.settings import Settings
-from generation.grammar import schema_grammar
+from generation import metrics
+from generation.answers import Attempt, generate_checked, prompt_too_long
+from generation.chat import chat_messages
 from generation.models import resolve_model_path
-from generation.protocol import (
-    GenerationError,
-    GenerationRequest,
-    GenerationResult,
-    ProgressCallback,
-    PromptTooLongError,
-    SchemaNotSupportedError,
-)
+from generation.protocol import GenerationRequest, GenerationResult, ProgressCallback
 
 _LOAD_LOCK = threading.Lock()
 _LOADED: dict[tuple[Any, ...], LoadedModel] = {}
@@ -94,7 +87,14 @@ class LlamaEngine:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LlamaEngine:
-        return cls(EngineConfig.from_settings(settings))
+        """The engine the settings ask for: with ``batch_max_size`` > 1 the process's batching
+        engine for this model, else one that writes fields one at a time."""
+        config = EngineConfig.from_settings(settings)
+        if settings.batch_max_size > 1:
+            from generation.batching import BatchConfig, batching_engine  # noqa: PLC0415
+
+            return batching_engine(config, BatchConfig.from_settings(settings))
+        return cls(config)
 
     @property
     def model_name(self) -> str:
@@ -106,49 +106,42 @@ class LlamaEngine:
         """Generate one field, retrying once (next seed) on an empty answer or, for JSON fields,
         a cut-off or invalid one. Prose cut off at ``max_tokens`` is kept: its finish reason
         ("length") is recorded."""
-        grammar = self._grammar(request)
-        problem = ""
-        for attempt in (1, 2):
-            seed = request.seed if attempt == 1 else (request.seed + 1) % 2**31
-            with self._lock:
-                result = self._complete(request, grammar, seed, attempt, on_progress)
-            problem, value = _check(request, result)
-            if not problem:
-                return replace(result, value=value)
-        raise GenerationError(f"field {request.name!r}: {problem} (after a retry)")
+        return self.generate_many([request], on_progress)[0]
 
-    def _complete(
-        self,
-        request: GenerationRequest,
-        grammar: LlamaGrammar | None,
-        seed: int,
-        attempt: int,
-        on_progress: ProgressCallback | None,
-    ) -> GenerationResult:
-        messages = [{"role": "user", "content": request.prompt}]
-        if request.system:
-            messages.insert(0, {"role": "system", "content": request.system})
+    def generate_many(
+        self, requests: Sequence[GenerationRequest], on_progress: ProgressCallback | None = None
+    ) -> list[GenerationResult]:
+        """Several fields, one after another here (the batching engine runs them together);
+        results in request order."""
+        return generate_checked(
+            requests, lambda attempts: [self._attempt(a, on_progress) for a in attempts]
+        )
+
+    def _attempt(self, attempt: Attempt, on_progress: ProgressCallback | None) -> GenerationResult:
+        with self._lock:
+            return self._complete(attempt, on_progress)
+
+    def _complete(self, attempt: Attempt, on_progress: ProgressCallback | None) -> GenerationResult:
+        request, seed = attempt.request, attempt.seed
         started = time.perf_counter()
         counter = _TokenCounter(request.name, started, on_progress)
         try:
             response: Any = self.llm.create_chat_completion(
-                messages=messages,  # type: ignore[arg-type]
+                messages=chat_messages(request),  # type: ignore[arg-type]
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
                 seed=seed,
                 logits_processor=llama_cpp.LogitsProcessorList([counter]),
-                grammar=grammar,
+                grammar=attempt.grammar,
             )
         except ValueError as exc:
             if "context window" in str(exc):
-                raise PromptTooLongError(
-                    f"field {request.name!r}: prompt does not fit the {self.config.n_ctx}-token "
-                    "context (shorten the prompt or raise AUTOGLM_N_CTX)"
-                ) from None
+                raise prompt_too_long(request, self.config.n_ctx) from None
             raise
         choice = response["choices"][0]
         text = (choice["message"]["content"] or "").strip()
         usage = response["usage"]
+        metrics.TOKENS.inc(usage["completion_tokens"])
         return GenerationResult(
             name=request.name,
             text=text,
@@ -159,19 +152,8 @@ class LlamaEngine:
             completion_tokens=usage["completion_tokens"],
             seconds=time.perf_counter() - started,
             finish_reason=choice.get("finish_reason") or "stop",
-            attempts=attempt,
+            attempts=attempt.number,
         )
-
-    @staticmethod
-    def _grammar(request: GenerationRequest) -> LlamaGrammar | None:
-        if request.json_schema is None:
-            return None
-        try:
-            return schema_grammar(request.json_schema)
-        except Exception as exc:  # the converter raises bare exceptions on unsupported schemas
-            raise SchemaNotSupportedError(
-                f"field {request.name!r}: schema cannot be used for generation ({exc})"
-            ) from None
 
 
 class _TokenCounter:
@@ -185,19 +167,3 @@ class _TokenCounter:
         if self.on_progress is not None:
             self.on_progress(self.name, self.tokens, time.perf_counter() - self.started)
         return scores
-
-
-def _check(request: GenerationRequest, result: GenerationResult) -> tuple[str, Any]:
-    """Why a result is not acceptable ("" when it is), and its value (parsed JSON for schemas)."""
-    if request.json_schema is None:
-        return ("" if result.text else "the model returned no text"), result.text
-    if result.finish_reason == "length":
-        return f"JSON answer cut off at max_tokens={request.max_tokens}", None
-    try:
-        value = json.loads(result.text)
-    except json.JSONDecodeError as exc:
-        return f"answer is not valid JSON ({exc.msg})", None
-    errors = sorted(Draft202012Validator(request.json_schema).iter_errors(value), key=str)
-    if errors:
-        return f"answer does not match its schema: {errors[0].message}", None
-    return "", value

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from core.errors import AutoglmError, UserError
 
@@ -50,6 +51,15 @@ class Generator(Protocol):
     def generate(
         self, request: GenerationRequest, on_progress: ProgressCallback | None = None
     ) -> GenerationResult: ...
+
+
+@runtime_checkable
+class BatchGenerator(Generator, Protocol):
+    """A generator that can write several independent fields at once (results in order)."""
+
+    def generate_many(
+        self, requests: Sequence[GenerationRequest], on_progress: ProgressCallback | None = None
+    ) -> list[GenerationResult]: ...
 
 
 class GenerationError(AutoglmError):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from documents.render import render_document, render_prompts
 from exporters.registry import Exporter, get_exporter
 from generation.cache import ResultCache, request_key
 from generation.protocol import (
+    BatchGenerator,
     GenerationRequest,
     GenerationResult,
     Generator,
@@ -80,21 +83,43 @@ def fill_template(
             records[name] = replace(earlier, reused=True)
     missing = [request for name, request in requests.items() if name not in records]
     if missing:
-        generator = make_generator()
-        for request in missing:
-            key = request_key(generator.model_name, request)
+        generator, lock = make_generator(), threading.Lock()
+
+        def write(request: GenerationRequest) -> None:
             use_cache = cache is not None and spec.generate[request.name].cache
+            key = request_key(generator.model_name, request)
             hit = cache.get(key) if cache is not None and use_cache else None
             result = hit or generator.generate(request, on_progress)
             if cache is not None and use_cache and hit is None:
                 cache.put(key, result)
             record = replace(_record(request.name, request.prompt, result), cached=hit is not None)
-            records[request.name] = record
-            if on_field is not None:
-                on_field(record)
+            with lock:  # one checkpoint at a time, each as soon as its field is written
+                records[request.name] = record
+                if on_field is not None:
+                    on_field(record)
+
+        _all_at_once(generator, missing, write)
     generated = {name: _value(requests[name], records[name].text) for name in requests}
     provenance = tuple(records[name] for name in requests)
     return render_document(template, values, generated, provenance)
+
+
+def _all_at_once(
+    generator: Generator,
+    requests: list[GenerationRequest],
+    write: Callable[[GenerationRequest], None],
+) -> None:
+    """Write every field; all at once where the generator batches (its loop puts them in one
+    batch), else one after another. The first failure is raised once all have finished, so
+    the fields that were written are checkpointed for the next attempt."""
+    if not isinstance(generator, BatchGenerator) or len(requests) == 1:
+        for request in requests:
+            write(request)
+        return
+    with ThreadPoolExecutor(len(requests), thread_name_prefix="field") as pool:
+        futures = [pool.submit(write, request) for request in requests]
+    for future in futures:
+        future.result()
 
 
 def _value(request: GenerationRequest, text: str) -> Any:

@@ -5,12 +5,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client import Histogram
 
 from core.settings import Settings
 from documents.errors import InputError
 from documents.loader import LoadedTemplate, load_template_file
 from exporters import registry
+from generation.batching import BatchingEngine
 from generation.llama import LlamaEngine
+from generation.metrics import BATCH_SIZE
 from tests.fakes import EchoGenerator
 from tests.readers import markdown_headings, open_docx, pdf_text, squash
 from workers.pipeline import artifact_stem, export_files, field_seed, fill_template
@@ -143,6 +146,37 @@ def test_checkpointed_fields_are_reused_with_the_real_model(
     changed = fill_template(loaded, {"team": "Other"}, lambda: engine, Settings(), seed=9,
                             done={"summary": first})  # fmt: skip
     assert not any(r.reused for r in changed.provenance)  # a different prompt is not reused
+
+
+def test_a_documents_fields_share_the_batching_engines_batches(
+    template: Callable[[str], LoadedTemplate],
+) -> None:
+    """All fields of one document are submitted at once, so the engine decodes them together,
+    and each is checkpointed (in any order) as soon as it is written."""
+    engine = LlamaEngine.from_settings(Settings(n_ctx=512, batch_max_size=4, batch_kv_size=4096))
+    assert isinstance(engine, BatchingEngine)
+    four = "name: four\ngenerate:\n" + "".join(
+        f"  f{i}: {{prompt: 'Name a colour ({i}).', max_tokens: 12}}\n" for i in range(4)
+    )
+    before = _histogram_sum(BATCH_SIZE), _histogram_count(BATCH_SIZE)
+    written: list[str] = []
+    doc = fill_template(template(four), {}, lambda: engine, Settings(), seed=2,
+                        on_field=lambda record: written.append(record.name))  # fmt: skip
+    assert sorted(written) == ["f0", "f1", "f2", "f3"]
+    assert [r.name for r in doc.provenance] == ["f0", "f1", "f2", "f3"]  # template order
+    assert all(r.text for r in doc.provenance)
+    sequences = _histogram_sum(BATCH_SIZE) - before[0]
+    steps = _histogram_count(BATCH_SIZE) - before[1]
+    assert sequences / steps > 1.5  # most decode steps carried several fields
+
+
+def _histogram_sum(histogram: Histogram) -> float:
+    return next(s.value for m in histogram.collect() for s in m.samples if s.name.endswith("_sum"))
+
+
+def _histogram_count(histogram: Histogram) -> float:
+    samples = (s for m in histogram.collect() for s in m.samples)
+    return next(s.value for s in samples if s.name.endswith("_count"))
 
 
 def test_failed_export_writes_nothing(
