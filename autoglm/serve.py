@@ -17,6 +17,7 @@ import typer
 import uvicorn
 
 from api.app import create_app
+from autoglm.deployment import ConfigOption, check_memory, load_deployment
 from autoglm.exits import exits_cleanly
 from autoglm.runtime import build_runner, ensure_migrated
 from core.logging import configure_logging
@@ -32,10 +33,13 @@ log = structlog.get_logger(__name__)
 def serve(
     host: Annotated[str | None, typer.Option(help="Default AUTOGLM_API_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Default AUTOGLM_API_PORT.")] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Serve the API (OpenAPI docs at /docs); with no broker, run jobs in this process too."""
-    settings = get_settings()
+    settings = load_deployment(config, get_settings()) if config else get_settings()
     configure_logging(settings.log_level)
+    if not settings.broker_url:
+        check_memory(settings, 1)
     ensure_migrated(settings)
     address = (host or settings.api_host, port or settings.api_port)
     if settings.broker_url:

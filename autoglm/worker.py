@@ -11,6 +11,7 @@ from billiard.process import current_process
 from celery.signals import worker_process_init
 from prometheus_client import start_http_server
 
+from autoglm.deployment import ConfigOption, check_memory, load_deployment
 from autoglm.exits import exits_cleanly
 from autoglm.runtime import build_runner, ensure_migrated, require_broker
 from core.logging import configure_logging
@@ -25,10 +26,12 @@ def worker(
     concurrency: Annotated[
         int | None, typer.Option(min=1, help="Processes; default AUTOGLM_WORKER_CONCURRENCY.")
     ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Run jobs from the broker (AUTOGLM_BROKER_URL) until stopped."""
-    settings = get_settings()
+    settings = load_deployment(config, get_settings()) if config else get_settings()
     configure_logging(settings.log_level)
+    check_memory(settings, concurrency or settings.worker_concurrency)
     require_broker(settings, "worker")
     ensure_migrated(settings)
     from workers.tasks import register  # noqa: PLC0415 (loads the pipeline: only here)

