@@ -36,4 +36,6 @@ def test_provenance_is_embedded_and_cannot_break_out() -> None:
         "finish_reason": "stop",
         "text": "text",
         "attempts": 1,
+        "reused": False,
+        "cached": False,
     }
