@@ -27,12 +27,12 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
 from documents import sandbox_limits
+from documents.deadline import DeadlineExceeded
 from documents.errors import RenderError
 from documents.markdown_text import Markdown, code_block, code_span, escape_markdown, paragraphs
 from documents.sandbox_limits import (
     MAX_ITEMS,
     MAX_TEXT,
-    DeadlineExceeded,
     charge,
     check_time,
     render_budget,
@@ -119,16 +119,17 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 
     def concat_values(self, values: tuple[Any, ...]) -> str:
         """`a ~ b ~ c`: each value as text (objects refused), the total checked first."""
-        texts = [to_text(v) for v in values]
-        require(sum(len(t) for t in texts), "joining with ~")
-        return str(charge("".join(texts)))
+        return _joined([to_text(v) for v in values], "joining with ~")
 
 
 def _join_output(pieces: Iterable[str]) -> str:
     """The output of a macro, `{% set %}` block or `{% filter %}` block, bounded."""
-    listed = list(pieces)
-    require(sum(len(p) for p in listed), "a block's output")
-    return str(charge("".join(listed)))
+    return _joined(list(pieces), "a block's output")
+
+
+def _joined(texts: list[str], what: str) -> str:
+    require(sum(len(t) for t in texts), what)
+    return str(charge("".join(texts)))
 
 
 def _bounded_filter(

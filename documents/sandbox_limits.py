@@ -150,7 +150,20 @@ def to_text(value: Any) -> str:
             return str(charge(json.dumps(shown, ensure_ascii=False, default=_not_data)))
         except (TypeError, ValueError) as exc:
             raise SecurityError(f"cannot show this value as text ({exc})") from None
-    raise SecurityError(f"cannot put {describe(value)} into a document")
+    raise refused(value)
+
+
+def require_data(value: Any) -> None:
+    """Refuse anything but plain data (text, numbers, lists, mappings) where a value is shown
+    by a formatter (`%`, `str.format`, `!r`), which would otherwise print a Python repr."""
+    if isinstance(value, Undefined):
+        str(value)  # raises why it is undefined (a refused attribute, a missing name)
+    if not (isinstance(value, str | int | float | list | tuple | dict) or value is None):
+        raise refused(value)
+
+
+def refused(value: Any) -> SecurityError:
+    return SecurityError(f"cannot put {describe(value)} into a document")
 
 
 def describe(value: Any) -> str:
@@ -167,6 +180,3 @@ def _not_data(value: Any) -> Any:
     if isinstance(value, set | frozenset | range):
         return list(value)
     raise TypeError(f"{describe(value)} is not data")
-
-
-__all__ = ["DeadlineExceeded", "SecurityError"]

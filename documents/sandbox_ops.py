@@ -16,7 +16,7 @@ from itertools import islice
 from string import Formatter
 from typing import Any
 
-from jinja2 import Environment, Undefined, pass_environment
+from jinja2 import Environment, pass_environment
 from jinja2.exceptions import SecurityError
 from jinja2.filters import make_attrgetter
 from jinja2.sandbox import SandboxedEscapeFormatter, SandboxedFormatter
@@ -27,9 +27,9 @@ from documents.sandbox_limits import (
     MAX_ITEMS,
     MAX_TEXT,
     charge,
-    describe,
     nesting_depth,
     require,
+    require_data,
     text_size,
     to_text,
 )
@@ -300,16 +300,9 @@ def percent_format_size(fmt: str, values: Any) -> int:
     else:
         parts = (values,)
     for part in parts:
-        if not _formattable(part):
-            raise SecurityError(f"cannot put {describe(part)} into a document")
+        require_data(part)
     largest = max((text_size(p) for p in parts), default=0)
     return len(fmt) + conversions * (largest + MAX_FORMAT_WIDTH)
-
-
-def _formattable(value: Any) -> bool:
-    if isinstance(value, Undefined):
-        str(value)  # raises why it is undefined (a refused attribute, a missing name)
-    return isinstance(value, str | int | float | list | tuple | dict) or value is None
 
 
 def check_int_operation(operator: str, left: Any, right: Any) -> None:
@@ -338,8 +331,7 @@ class _Bounded(Formatter):
         numbers = [int(n) for n in _NUMBERS.findall(format_spec)]
         if any(n > MAX_FORMAT_WIDTH for n in numbers):
             raise SecurityError(f"format width or precision in {format_spec!r} refused")
-        if not _formattable(value):
-            raise SecurityError(f"cannot put {describe(value)} into a document")
+        require_data(value)
         self._total += text_size(value) + max(numbers, default=0)
         require(self._total, "str.format")
         if isinstance(value, list | tuple | dict) and not format_spec:
@@ -347,8 +339,8 @@ class _Bounded(Formatter):
         return super().format_field(value, format_spec)
 
     def convert_field(self, value: Any, conversion: str | None) -> Any:
-        if conversion is not None and not _formattable(value):  # "{0!r}" would show a repr
-            raise SecurityError(f"cannot put {describe(value)} into a document")
+        if conversion is not None:  # "{0!r}" would show an object's repr
+            require_data(value)
         return super().convert_field(value, conversion)
 
 

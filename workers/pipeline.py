@@ -86,12 +86,12 @@ def fill_template(
         generator, lock = make_generator(), threading.Lock()
 
         def write(request: GenerationRequest) -> None:
-            use_cache = cache is not None and spec.generate[request.name].cache
-            key = request_key(generator.model_name, request)
-            hit = cache.get(key) if cache is not None and use_cache else None
+            store = cache if spec.generate[request.name].cache else None
+            key = request_key(generator.model_name, request) if store is not None else ""
+            hit = store.get(key) if store is not None else None
             result = hit or generator.generate(request, on_progress)
-            if cache is not None and use_cache and hit is None:
-                cache.put(key, result)
+            if store is not None and hit is None:
+                store.put(key, result)
             record = replace(_record(request.name, request.prompt, result), cached=hit is not None)
             with lock:  # one checkpoint at a time, each as soon as its field is written
                 records[request.name] = record
