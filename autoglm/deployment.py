@@ -3,6 +3,7 @@
 ```yaml
 model: smollm2-135m-instruct       # a bundled model's name, or a path to a .gguf file
 replicas: 3                        # worker processes (one model each)
+jobs_per_process: 4                # jobs each process runs at once, fields batched together
 resources: {gpu: 1, memory: 16Gi}  # GPU offload on/off; memory the model + KV cache must fit
 batching: {enabled: true, max_wait_time: 50ms, max_batch_size: 32}
 ```
@@ -51,6 +52,7 @@ class Batching(_Strict):
     enabled: bool = True
     max_wait_time: float = Field(default=50.0, description="Milliseconds ('50ms', '0.05s', 50).")
     max_batch_size: int = Field(default=32, ge=1, le=256)
+    prefix_pool: int | None = Field(default=None, ge=0, le=64)
 
     @field_validator("max_wait_time", mode="before")
     @classmethod
@@ -84,6 +86,7 @@ class Resources(_Strict):
 class Deployment(_Strict):
     model: str | None = None
     replicas: int = Field(default=1, ge=1, le=64)
+    jobs_per_process: int | None = Field(default=None, ge=1, le=64)
     resources: Resources = Resources()
     batching: Batching = Batching()
 
@@ -107,6 +110,10 @@ def load_deployment(path: Path, settings: Settings) -> Settings:
         "n_gpu_layers": -1 if deployment.resources.gpu > 0 else 0,
         "memory_limit_bytes": deployment.resources.memory,
     }
+    if deployment.jobs_per_process is not None:
+        update["worker_jobs_per_process"] = deployment.jobs_per_process
+    if deployment.batching.prefix_pool is not None:
+        update["batch_prefix_pool"] = deployment.batching.prefix_pool
     if deployment.model is not None:
         update["model_path"] = _model_path(path, source, deployment.model)
     return settings.model_copy(update=update)

@@ -55,7 +55,7 @@ def _serve_embedded(settings: Settings, host: str, port: int) -> None:
         lambda job_id, delay: queue_holder[0].send(job_id, delay=delay),
         f"{socket.gethostname()}:{os.getpid()}:embedded",
     )
-    queue = LocalQueue(runner.run).start()
+    queue = LocalQueue(runner.run, workers=settings.jobs_per_process()).start()
     queue_holder.append(queue)
     with runner.sessions() as session:  # jobs left queued by a previous run go out now
         sweep(session, queue, resend_after=0)

@@ -1,21 +1,22 @@
-"""`autoglm worker`: Celery worker processes, each loading the model once, running jobs."""
+"""`autoglm worker`: processes that each load the model once and run several jobs over it."""
 
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any
+import socket
+from typing import Annotated
 
 import structlog
 import typer
-from billiard.process import current_process
-from celery.signals import worker_process_init
 from prometheus_client import start_http_server
 
 from autoglm.deployment import ConfigOption, check_memory, load_deployment
 from autoglm.exits import exits_cleanly
 from autoglm.runtime import build_runner, ensure_migrated, require_broker
+from autoglm.supervisor import supervise
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
+from triggers.dispatch import CeleryDispatcher
 from workers.celery_app import JOB_QUEUE, make_celery
 
 log = structlog.get_logger(__name__)
@@ -31,20 +32,38 @@ def worker(
     """Run jobs from the broker (AUTOGLM_BROKER_URL) until stopped."""
     settings = load_deployment(config, get_settings()) if config else get_settings()
     configure_logging(settings.log_level)
-    check_memory(settings, concurrency or settings.worker_concurrency)
+    processes = concurrency or settings.worker_concurrency
+    check_memory(settings, processes)
     require_broker(settings, "worker")
     ensure_migrated(settings)
+    if processes > 1:
+        raise typer.Exit(
+            supervise(processes, settings, ["--config", str(config)] if config else [])
+        )
+    _run_process(settings)
+
+
+def _run_process(settings: Settings) -> None:
+    """One Celery worker whose job threads share this process's model: the fields of every
+    running job go into the same batches, and an export never holds up the model's loop."""
     from workers.tasks import register  # noqa: PLC0415 (loads the pipeline: only here)
 
     app = make_celery(settings)
-    register(app, lambda resend, name: build_runner(settings, resend, name))
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    queue = CeleryDispatcher(app)
+    runner = build_runner(settings, lambda job_id, delay: queue.send(job_id, delay=delay), name)
+    runner.generator()
+    jobs = settings.jobs_per_process()
+    log.info("worker process ready; model loaded", pid=os.getpid(), jobs_at_once=jobs)
     if settings.metrics_port:
-        _serve_metrics_per_process(settings)
+        start_http_server(settings.metrics_port, addr=settings.api_host)
+        log.info("worker metrics", port=settings.metrics_port)
+    register(app, runner)
     app.worker_main(
         [
             "worker",
-            f"--concurrency={concurrency or settings.worker_concurrency}",
-            "--pool=prefork",
+            f"--concurrency={jobs}",
+            "--pool=threads",
             f"--queues={JOB_QUEUE}",
             f"--loglevel={settings.log_level.upper()}",
             "--without-gossip",
@@ -52,14 +71,3 @@ def worker(
             f"--hostname=autoglm-{os.getpid()}@%h",  # unique per worker, several per host
         ]
     )
-
-
-def _serve_metrics_per_process(settings: Settings) -> None:
-    """Each worker process serves its own /metrics on AUTOGLM_METRICS_PORT + its index."""
-    base = settings.metrics_port or 0
-
-    @worker_process_init.connect(weak=False)  # type: ignore[untyped-decorator]
-    def _start(**_: Any) -> None:
-        index = getattr(current_process(), "index", 0) or 0
-        start_http_server(base + index, addr=settings.api_host)
-        log.info("worker metrics", port=base + index)

@@ -79,8 +79,12 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         default=1, ge=1, description="Worker processes per `autoglm worker` (one model each)."
     )
-    worker_start_timeout: float = Field(
-        default=300.0, gt=0, description="Seconds a worker process may take to load the model."
+    worker_jobs_per_process: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Jobs one process runs at once over its one model, their fields batched "
+        "together; with batching off (AUTOGLM_BATCH_MAX_SIZE=1) a process runs one at a time.",
     )
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="`autoglm worker` serves /metrics here."
@@ -133,6 +137,13 @@ class Settings(BaseSettings):
         ge=0,
         description="How long an idle batching engine lets a first field wait for others (ms).",
     )
+    batch_prefix_pool: int = Field(
+        default=4,
+        ge=0,
+        le=64,
+        description="Prompts of recently finished fields kept in the KV cache, so a field "
+        "that begins like one of them skips decoding the shared beginning; 0 = off.",
+    )
     batch_kv_size: int = Field(
         default=16384,
         ge=256,
@@ -141,6 +152,11 @@ class Settings(BaseSettings):
         "the fields share this many (each waits for its prompt + max_tokens) and a batched "
         "field's text may differ slightly from the same field written alone.",
     )
+
+    def jobs_per_process(self) -> int:
+        """Jobs a worker process runs at once: one with batching off, where they would only
+        queue on the model while their leases and timeouts run."""
+        return self.worker_jobs_per_process if self.batch_max_size > 1 else 1
 
 
 @lru_cache(maxsize=1)

@@ -54,19 +54,27 @@ class BatchConfig:
     max_wait: float  # seconds
     kv_size: int = 0  # unified: the cells all sequences share (n_ctx at least)
     unified: bool = False  # False: n_ctx cells for each sequence, texts independent of batching
+    prefix_pool: int = 0  # spare sequence ids keeping recently finished prompts
+    reuse_prefixes: bool = True  # False: every prompt is decoded whole (benchmarks compare)
+
+    @property
+    def sequences(self) -> int:
+        return self.max_size + self.prefix_pool
 
     def cells(self, n_ctx: int) -> int:
-        """KV cells the context gets: a shared pool, or `n_ctx` for each sequence."""
-        return max(self.kv_size, n_ctx) if self.unified else n_ctx * self.max_size
+        """KV cells the context gets: a shared pool, or `n_ctx` for each sequence id."""
+        return max(self.kv_size, n_ctx) if self.unified else n_ctx * self.sequences
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BatchConfig:
-        unified = settings.n_ctx * settings.batch_max_size > settings.batch_kv_size
+        sequences = settings.batch_max_size + settings.batch_prefix_pool
+        unified = settings.n_ctx * sequences > settings.batch_kv_size
         return cls(
             settings.batch_max_size,
             settings.batch_max_wait_ms / 1000,
             settings.batch_kv_size if unified else 0,
             unified,
+            settings.batch_prefix_pool,
         )
 
 
@@ -85,12 +93,15 @@ class BatchingEngine(LlamaEngine):
     def __init__(self, config: EngineConfig, batch: BatchConfig) -> None:
         super().__init__(config)  # the model itself: loaded once per process, shared
         max_seqs = llama_cpp.llama_max_parallel_sequences()
-        if not 1 <= batch.max_size <= max_seqs:
-            raise ValueError(f"batch size {batch.max_size} is outside 1..{max_seqs}")
+        if not 1 <= batch.max_size <= batch.sequences <= max_seqs:
+            raise ValueError(
+                f"batch size {batch.max_size} + prefix pool {batch.prefix_pool} is outside "
+                f"1..{max_seqs} sequences"
+            )
         self.batch = batch
         # the model's own context parameters (threads, batch sizes, attention), more sequences
         params = llama_cpp.llama_context_params.from_buffer_copy(self.llm.context_params)
-        params.n_seq_max = batch.max_size
+        params.n_seq_max = batch.sequences
         params.kv_unified = batch.unified
         params.n_ctx = batch.cells(config.n_ctx)
         self._ctx: Any = llama_cpp.llama_init_from_model(self.llm._model.model, params)
@@ -106,6 +117,8 @@ class BatchingEngine(LlamaEngine):
             self.kv_cells,
             bos=self.llm.token_bos(),
             model=self.model_name,
+            pool=(batch.max_size, batch.prefix_pool),
+            reuse=batch.reuse_prefixes,
         )
         self.closed = False
         self._thread = threading.Thread(target=self._run, name="autoglm-batching", daemon=True)
@@ -206,7 +219,7 @@ class BatchingEngine(LlamaEngine):
             while self._pending and step.size < self.batch.max_size:
                 job = self._pending[0]
                 cells = job.reservation(self.config.n_ctx)
-                if cells > step.free_cells and not job.cancelled:
+                if not job.cancelled and not step.make_room(cells):
                     break  # first come, first served: later jobs wait behind this one
                 step.join(self._pending.popleft(), cells)
             return True

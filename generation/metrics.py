@@ -19,5 +19,13 @@ TOKENS = Counter(
 )
 PROMPT_TOKENS_REUSED = Counter(
     "autoglm_generation_prompt_tokens_reused_total",
-    "Prompt tokens the batching engine copied from a running sequence instead of decoding.",
+    "Prompt tokens the batching engine copied from a running or pooled sequence, not decoded.",
+)
+PROMPT_TOKENS_DECODED = Counter(
+    "autoglm_generation_prompt_tokens_decoded_total",
+    "Prompt tokens the batching engine decoded.",
+)
+PREFIX_POOL_HITS = Counter(
+    "autoglm_generation_prefix_pool_hits_total",
+    "Fields whose prompt beginning came from the pool of recently finished prompts.",
 )

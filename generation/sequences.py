@@ -13,7 +13,7 @@ import numpy as np
 from generation import metrics
 from generation.answers import Attempt
 from generation.chat import CompletionPlan, CompletionText
-from generation.prefix import reuse_prefix
+from generation.prefix import PrefixPool, reuse_prefix
 from generation.protocol import GenerationError, GenerationResult, ProgressCallback
 from generation.sampling import SamplerChain
 from generation.token_batch import TokenBatch
@@ -106,10 +106,23 @@ class Step:
     decodes one token per step, and each samples from its own logits."""
 
     def __init__(
-        self, ctx: Any, vocab: Any, n_batch: int, cells: int, *, bos: int, model: str
+        self,
+        ctx: Any,
+        vocab: Any,
+        n_batch: int,
+        cells: int,
+        *,
+        bos: int,
+        model: str,
+        pool: tuple[int, int] = (0, 0),
+        reuse: bool = True,
     ) -> None:
+        """``pool`` is (first spare sequence id, how many) for the `PrefixPool`; ``reuse``
+        False decodes every prompt whole."""
         self._ctx, self._vocab, self._bos, self._model = ctx, vocab, bos, model
+        self._reuse = reuse
         self._mem = llama_cpp.llama_get_memory(ctx)
+        self.pool = PrefixPool(self._mem, *pool)
         self._batch = TokenBatch(n_batch)
         self._pieces: dict[int, bytes] = {}
         self._joining: list[tuple[Job, int]] = []
@@ -119,6 +132,15 @@ class Step:
     @property
     def size(self) -> int:
         return len(self.active) + len(self._joining)
+
+    def make_room(self, cells: int) -> bool:
+        """Whether ``cells`` are free, after dropping pooled prefixes if that is what it takes."""
+        while cells > self.free_cells:
+            freed = self.pool.drop_oldest()
+            if not freed:
+                return False
+            self.free_cells += freed
+        return True
 
     def join(self, job: Job, cells: int) -> None:
         """Reserve ``cells`` of KV cache for ``job``; it starts on the next `run`."""
@@ -161,11 +183,16 @@ class Step:
         text = CompletionText(job.plan, self._piece, self._is_end, self._bos)
         seq = _Sequence(job, len(self.active), cells, chain, text)
         prompt, n_batch = seq.prompt, self._batch.capacity
-        reused = reuse_prefix(
-            self._mem, seq.slot, prompt, ((s.slot, s.prompt) for s in self.active)
+        candidates = [*((s.slot, s.prompt) for s in self.active), *self.pool.entries()]
+        source, reused = reuse_prefix(
+            self._mem, seq.slot, prompt, candidates if self._reuse else []
         )
+        if source in self.pool:
+            self.pool.used(source)
+            metrics.PREFIX_POOL_HITS.inc()
         self.active.append(seq)
         metrics.PROMPT_TOKENS_REUSED.inc(reused)
+        metrics.PROMPT_TOKENS_DECODED.inc(len(prompt) - reused)
         for start in range(reused, len(prompt), n_batch):  # the chunks `Llama.eval` decodes
             end = min(start + n_batch, len(prompt))
             last = self._batch.add_span(prompt[start:end], start, seq.slot, clear=True)
@@ -210,6 +237,8 @@ class Step:
         self, seq: _Sequence, result: GenerationResult | None, error: BaseException | None
     ) -> None:
         mem = self._mem
+        if result is not None and self._reuse:  # its prompt may start the next look-alike
+            self.free_cells -= self.pool.keep(seq.slot, seq.prompt)
         llama_cpp.llama_memory_seq_rm(mem, seq.slot, -1, -1)
         last = self.active.pop()
         if last is not seq:  # keep ids dense: the last sequence takes over the freed id
@@ -231,6 +260,8 @@ class Step:
             job.finish(None, error)
         self._joining = []
         llama_cpp.llama_memory_clear(self._mem, True)
+        self.free_cells += self.pool.cells
+        self.pool.forget()
 
     def _piece(self, token: int) -> bytes:
         piece = self._pieces.get(token)

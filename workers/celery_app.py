@@ -23,10 +23,9 @@ def make_celery(settings: Settings) -> Celery:
         task_ignore_result=True,  # results are rows and artifacts, not Celery results
         task_serializer="json",
         accept_content=["json"],
-        worker_prefetch_multiplier=1,  # one long job at a time per process; others stay queued
-        # Each process loads the model before it reports ready; a large GGUF or GPU offload
-        # takes longer than Celery's 4 s default, which would kill and re-fork it forever.
-        worker_proc_alive_timeout=settings.worker_start_timeout,
+        # A process takes only as many jobs as it has job threads; the rest stay queued for
+        # other workers.
+        worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,

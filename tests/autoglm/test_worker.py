@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+import os
+import signal
 from pathlib import Path
 
 import httpx
@@ -12,7 +13,7 @@ from tests.autoglm.run import autoglm
 from tests.jobs_support import REPORT, STATIC
 from tests.live import free_port
 from tests.readers import markdown_headings, open_docx, pdf_text, squash
-from tests.stack import AMQP_URL, distributed_stack
+from tests.stack import AMQP_URL, distributed_stack, wait_for
 
 pytestmark = pytest.mark.model
 
@@ -22,16 +23,16 @@ version: "1"
 variables: [topic]
 generate:
   first:
-    prompt: "Write a long essay about {{ topic }}."
-    max_tokens: 150
+    prompt: "Give {{ topic }} a title."
+    max_tokens: 4
     temperature: 0.8
   second:
     prompt: "Write a long story about {{ topic }}."
-    max_tokens: 150
+    max_tokens: 250
     temperature: 0.8
   third:
     prompt: "Write a long poem about {{ topic }}."
-    max_tokens: 150
+    max_tokens: 250
     temperature: 0.8
 export:
   formats: [md, docx]
@@ -79,7 +80,9 @@ def test_a_job_over_http_is_run_by_a_worker_with_the_real_model(tmp_path: Path) 
         assert [line["trace_id"] for line in api_lines] == ["ci-run-77"]  # "job queued"
 
 
-def test_a_job_survives_its_worker_being_killed(tmp_path: Path) -> None:
+def test_a_job_survives_its_worker_being_killed_and_keeps_its_written_fields(
+    tmp_path: Path,
+) -> None:
     fast = {
         "AUTOGLM_JOB_LEASE_SECONDS": "2",
         "AUTOGLM_RESEND_AFTER_SECONDS": "1",
@@ -89,18 +92,59 @@ def test_a_job_survives_its_worker_being_killed(tmp_path: Path) -> None:
         worker = stack.start("worker")
         stack.start("scheduler")
         job = stack.submit({"template": "long", "inputs": {"topic": "rivers"}})
-        stack.wait_status(job["id"], {"running"}, 60)
-        time.sleep(1.5)  # well into the first field's generation
-        assert stack.job(job["id"])["status"] == "running"
+        # The short field is written (and checkpointed) while the long ones are still going.
+        running = wait_for(
+            lambda: (j := stack.job(job["id"]))["status"] == "running" and j["generation"] and j,
+            60,
+            "the first field's checkpoint",
+        )
+        assert [r["name"] for r in running["generation"]] == ["first"]
+        first = running["generation"][0]
         stack.kill(worker)
-        stack.start("worker")
+        metrics_port = free_port()
+        stack.start("worker", AUTOGLM_METRICS_PORT=str(metrics_port))
         done = stack.wait_status(job["id"], {"succeeded", "dead"}, 180)
         assert done["status"] == "succeeded", done["error"]
         assert done["attempts"] == 2
+        records = {r["name"]: r for r in done["generation"]}
+        assert records["first"]["reused"] and records["first"]["text"] == first["text"]
+        assert not records["second"]["reused"] and not records["third"]["reused"]
+        # The second worker generated only the two missing fields.
+        regenerated = records["second"]["completion_tokens"] + records["third"]["completion_tokens"]
+        worker_metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        assert (
+            f'autoglm_tokens_generated_total{{template="long"}} {regenerated}.0' in worker_metrics
+        )
         assert sorted(a["format"] for a in done["artifacts"]) == ["docx", "md"]
         folder = stack.artifacts / job["id"]
         files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
         assert files == ["2/long-1.docx", "2/long-1.md"]  # one set, from attempt 2, no leftovers
+
+
+def test_a_worker_with_two_processes_restarts_one_that_dies(tmp_path: Path) -> None:
+    base = free_port()
+    with distributed_stack(tmp_path, REPORT) as stack:
+        stack.start("worker", "--concurrency", "2", AUTOGLM_METRICS_PORT=str(base))
+
+        def ready() -> list[int]:
+            pids = [
+                line["pid"]
+                for line in stack.log_lines(1)
+                if line["event"] == "worker process ready; model loaded"
+            ]
+            return pids if len(pids) >= 2 else []
+
+        first, second = wait_for(ready, 60, "two worker processes")[:2]
+        for port in (base, base + 1):  # process i serves its metrics on the base port + i
+            assert (
+                "autoglm_job_attempts_total" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            )
+        os.kill(first, signal.SIGKILL)
+        pids = wait_for(lambda: len(ready()) >= 3 and ready(), 60, "the process to restart")
+        assert pids[2] not in (first, second)
+        job = stack.submit({"template": "weekly", "inputs": {"team": "two"}})
+        done = stack.wait_status(job["id"], {"succeeded", "dead"}, 120)
+        assert done["status"] == "succeeded", done["error"]
 
 
 def test_rabbitmq_works_as_the_broker_too(tmp_path: Path) -> None:

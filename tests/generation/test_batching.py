@@ -171,6 +171,46 @@ def test_prompt_that_does_not_fit_now_waits_for_room() -> None:
         engine.close()
 
 
+INSTRUCTIONS = (
+    "You write the weekly report of the platform team. Use plain words, short sentences and "
+    "no lists. Never invent numbers; say so when something is unknown. "
+)
+
+
+def test_a_field_after_its_look_alike_ended_starts_from_the_pooled_prompt(
+    sequential: LlamaEngine,
+) -> None:
+    engine = BatchingEngine(CONFIG, BatchConfig(max_size=2, max_wait=0.0, prefix_pool=2))
+    try:
+        first = _field(0, prompt=INSTRUCTIONS + "Summarise the login work.", max_tokens=8)
+        second = _field(1, prompt=INSTRUCTIONS + "Describe the database risks.", max_tokens=8)
+        engine.generate(first)  # ends before the second starts: only the pool has its prompt
+        reused = _sample("autoglm_generation_prompt_tokens_reused_total")
+        hits = _sample("autoglm_generation_prefix_pool_hits_total")
+        result = engine.generate(second)
+        assert _sample("autoglm_generation_prefix_pool_hits_total") - hits == 1
+        assert _sample("autoglm_generation_prompt_tokens_reused_total") - reused > 40
+        assert _same(result, _alone(sequential, second))  # the copy changes nothing
+    finally:
+        engine.close()
+
+
+def test_pooled_prompts_give_their_cells_back_to_a_field_that_needs_them() -> None:
+    """A unified 512-cell cache: the first field's pooled prompt must go for the second."""
+    config = EngineConfig.from_settings(Settings(n_ctx=512))
+    engine = BatchingEngine(
+        config, BatchConfig(max_size=1, max_wait=0.0, kv_size=512, unified=True, prefix_pool=2)
+    )
+    try:
+        notes = "the build is green and the team is happy. " * 28
+        engine.generate(_field(0, prompt="Summarise these notes: " + notes, max_tokens=4))
+        assert engine._step.pool.cells > 256
+        result = engine.generate(_field(1, prompt="Shorten these notes: " + notes, max_tokens=4))
+        assert result.text and result.prompt_tokens > 256
+    finally:
+        engine.close()
+
+
 def test_idle_engine_lets_the_first_field_wait_for_company() -> None:
     engine = BatchingEngine(CONFIG, BatchConfig(max_size=4, max_wait=0.6))
     events: list[tuple[str, float]] = []
@@ -217,9 +257,10 @@ def test_from_settings_picks_the_engine() -> None:
     engine = LlamaEngine.from_settings(Settings(n_ctx=1024, batch_max_size=4))
     assert isinstance(engine, BatchingEngine) and engine.llm is plain.llm  # one model
     assert LlamaEngine.from_settings(Settings(n_ctx=1024, batch_max_size=4)) is engine
-    assert engine.batch == BatchConfig(4, 0.05, 0, unified=False)
-    unified = BatchConfig.from_settings(Settings(n_ctx=2048))  # 32 × 2048 > 16384 cells
-    assert unified == BatchConfig(32, 0.05, 16384, unified=True)
+    assert engine.batch == BatchConfig(4, 0.05, 0, unified=False, prefix_pool=4)
+    assert engine.kv_cells == 1024 * (4 + 4)  # a stream per field and per pooled prompt
+    unified = BatchConfig.from_settings(Settings(n_ctx=2048))  # 36 × 2048 > 16384 cells
+    assert unified == BatchConfig(32, 0.05, 16384, unified=True, prefix_pool=4)
     engine.close()
 
 
