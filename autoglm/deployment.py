@@ -125,7 +125,7 @@ def check_memory(settings: Settings, processes: int) -> None:
     limit = settings.memory_limit_bytes
     if limit is None:
         return
-    model = resolve_model_path(settings.model_path)
+    model = resolve_model_path(settings.model_path, settings.model)
     cells = kv_cells(settings)
     needed = memory_needed(model, cells) * processes
     if needed > limit:

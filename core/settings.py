@@ -17,8 +17,14 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AUTOGLM_", env_file=".env", extra="ignore")
 
+    model: str = Field(
+        default="qwen2.5-coder-0.5b-instruct",
+        min_length=1,
+        description="The default model: a bundled model's name (qwen2.5-coder-0.5b-instruct, "
+        "smollm2), a .gguf path, or a name from `models`.",
+    )
     model_path: Path | None = Field(
-        default=None, description="GGUF file to load; default: the bundled SmolLM2-135M-Instruct."
+        default=None, description="A GGUF file to load as the default model (wins over `model`)."
     )
     n_gpu_layers: int | None = Field(
         default=None,

@@ -38,7 +38,8 @@ class EngineConfig:
         if layers is None:
             layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
         threads = settings.n_threads or usable_cpus()
-        return cls(resolve_model_path(settings.model_path), layers, settings.n_ctx, threads)
+        model = resolve_model_path(settings.model_path, settings.model)
+        return cls(model, layers, settings.n_ctx, threads)
 
 
 def usable_cpus() -> int:

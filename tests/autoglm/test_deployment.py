@@ -36,7 +36,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_each_key_sets_its_setting(tmp_path: Path) -> None:
     path = write(tmp_path, SEED.replace("glm-4-plus", "smollm2-135m-instruct"))
     settings = load_deployment(path, Settings())
-    assert settings.model_path == bundled_model_path()
+    assert settings.model_path == bundled_model_path("smollm2")
     assert settings.worker_concurrency == 3
     assert settings.n_gpu_layers == -1
     assert settings.memory_limit_bytes == 16 * 2**30
@@ -51,7 +51,7 @@ def test_each_key_sets_its_setting(tmp_path: Path) -> None:
 
 
 def test_a_model_path_is_relative_to_the_file(tmp_path: Path) -> None:
-    (tmp_path / "m.gguf").write_bytes(bundled_model_path().read_bytes()[:1024])
+    (tmp_path / "m.gguf").write_bytes(bundled_model_path("smollm2").read_bytes()[:1024])
     assert load_deployment(write(tmp_path, "model: m.gguf\n"), Settings()).model_path == (
         tmp_path / "m.gguf"
     )
@@ -84,7 +84,8 @@ def test_the_seed_file_exits_2_naming_the_unknown_model(tmp_path: Path) -> None:
         assert result.returncode == 2
         assert result.stderr.strip().splitlines() == [
             f"error: {path}: model (line 1): 'glm-4-plus' is neither a bundled model "
-            "(smollm2, smollm2-135m-instruct) nor an existing .gguf file"
+            "(qwen, qwen2.5-coder-0.5b-instruct, smollm2, smollm2-135m-instruct) "
+            "nor an existing .gguf file"
         ]
 
 

@@ -93,10 +93,15 @@ def test_gpu_layers_default_follows_llama_cpp_build() -> None:
 
 
 def test_model_lookup(tmp_path: Path) -> None:
-    assert bundled_model_path().name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert bundled_model_path().name == "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"  # the default
+    assert bundled_model_path("smollm2").name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert resolve_model_path(None) == bundled_model_path()
+    assert resolve_model_path(None, "smollm2") == bundled_model_path("smollm2")
+    assert resolve_model_path(None, "qwen") == bundled_model_path()
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         resolve_model_path(tmp_path / "missing.gguf")
+    with pytest.raises(ModelNotFoundError, match="unknown model 'glm-4-plus'"):
+        resolve_model_path(None, "glm-4-plus")
 
 
 def test_threads_default_to_every_usable_cpu() -> None:
