@@ -6,6 +6,9 @@ replicas: 3                        # worker processes (one model each)
 jobs_per_process: 4                # jobs each process runs at once, fields batched together
 resources: {gpu: 1, memory: 16Gi}  # GPU offload on/off; memory the model + KV cache must fit
 batching: {enabled: true, max_wait_time: 50ms, max_batch_size: 32}
+models:                            # optional: named models, local or remote
+  heavy: {base_url: "http://vllm:8000/v1", model: Qwen2.5-7B-Instruct, fallback: [default]}
+routing: {default: auto, light: smollm2, heavy: heavy, threshold: 0.5}
 ```
 
 Every key maps onto an `AUTOGLM_*` setting (the file wins over the environment); a bad value
@@ -16,12 +19,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.errors import ConfigError
+from core.model_config import ModelConfig
 from core.settings import Settings
 from documents.yaml_source import YamlProblem, YamlSource, parse_yaml
 from generation.memory import kv_cells, memory_needed
@@ -31,6 +35,7 @@ from generation.models import (
     bundled_model_path,
     resolve_model_path,
 )
+from generation.router import check_models
 
 MAX_FILE_BYTES = 64 * 1024
 ConfigOption = Annotated[
@@ -83,8 +88,17 @@ class Resources(_Strict):
         return int(float(match.group(1)) * _MEMORY_UNITS[match.group(2)])
 
 
+class Routing(_Strict):
+    default: Literal["off", "auto"] | None = None
+    light: str | None = None
+    heavy: str | None = None
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
 class Deployment(_Strict):
     model: str | None = None
+    models: dict[str, ModelConfig] | None = None
+    routing: Routing = Routing()
     replicas: int = Field(default=1, ge=1, le=64)
     jobs_per_process: int | None = Field(default=None, ge=1, le=64)
     resources: Resources = Resources()
@@ -114,9 +128,25 @@ def load_deployment(path: Path, settings: Settings) -> Settings:
         update["worker_jobs_per_process"] = deployment.jobs_per_process
     if deployment.batching.prefix_pool is not None:
         update["batch_prefix_pool"] = deployment.batching.prefix_pool
-    if deployment.model is not None:
+    if deployment.models is not None:
+        update["models"] = deployment.models
+    routing = {
+        "route": deployment.routing.default,
+        "route_light": deployment.routing.light,
+        "route_heavy": deployment.routing.heavy,
+        "route_threshold": deployment.routing.threshold,
+    }
+    update.update({key: value for key, value in routing.items() if value is not None})
+    if deployment.model is not None and deployment.model in (deployment.models or {}):
+        update["model"] = deployment.model
+    elif deployment.model is not None:
         update["model_path"] = _model_path(path, source, deployment.model)
-    return settings.model_copy(update=update)
+    configured = settings.model_copy(update=update)
+    try:
+        check_models(configured)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return configured
 
 
 def check_memory(settings: Settings, processes: int) -> None:

@@ -14,7 +14,7 @@ from core.settings import Settings
 from documents.inputs import inputs_from_text
 from documents.loader import load_template_file
 from exporters.registry import resolve_formats
-from generation.llama import LlamaEngine
+from generation.router import router_for
 from workers.pipeline import export_files, fill_template
 
 
@@ -39,7 +39,7 @@ def render_file(
         document = fill_template(
             loaded,
             inputs,
-            lambda: LlamaEngine.from_settings(settings),
+            lambda: router_for(settings),
             settings,
             seed=base_seed,
             on_progress=progress,

@@ -55,7 +55,7 @@ def build_runner(settings: Settings, resend: Resend, worker_name: str) -> JobRun
     The pipeline (WeasyPrint, llama.cpp) is imported here, not at module load, so commands
     that never run jobs start fast.
     """
-    from generation.llama import LlamaEngine  # noqa: PLC0415
+    from generation.router import router_for  # noqa: PLC0415
     from workers.execution import JobRunner  # noqa: PLC0415
     from workers.result_cache import SqlResultCache  # noqa: PLC0415
 
@@ -68,7 +68,7 @@ def build_runner(settings: Settings, resend: Resend, worker_name: str) -> JobRun
     return JobRunner(
         sessions=sessions,
         settings=settings,
-        make_generator=lambda: LlamaEngine.from_settings(settings),
+        make_generator=lambda: router_for(settings),
         store=store_for(settings),
         resend=resend,
         worker_name=worker_name,

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
+from core.model_config import ModelConfig
 
 
 class Settings(BaseSettings):
@@ -25,6 +26,21 @@ class Settings(BaseSettings):
     )
     model_path: Path | None = Field(
         default=None, description="A GGUF file to load as the default model (wins over `model`)."
+    )
+    models: dict[str, ModelConfig] = Field(
+        default_factory=dict,
+        description="Named models (JSON): each a local GGUF or a remote OpenAI-compatible "
+        "endpoint; a field names one with `model:`. `default` is always the default model.",
+    )
+    route: Literal["off", "auto"] = Field(
+        default="off",
+        description="For fields that name no model: off = the default model; auto = the router "
+        "picks the light or the heavy model by the field's complexity score.",
+    )
+    route_light: str = Field(default="smollm2", description="The router's light model.")
+    route_heavy: str = Field(default="default", description="The router's heavy model.")
+    route_threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Scores below it go to the light model."
     )
     n_gpu_layers: int | None = Field(
         default=None,

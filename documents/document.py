@@ -26,6 +26,8 @@ class FieldRecord:
     attempts: int = 1
     reused: bool = False  # taken from an earlier attempt's checkpoint, not generated again
     cached: bool = False  # the stored answer of an identical earlier request
+    served_by: str = ""  # the named model that wrote it (default, heavy, a bundled name ...)
+    route: str = ""  # why that model: named, default, routed (with its score), fallback
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FieldRecord:
@@ -43,6 +45,8 @@ class FieldRecord:
             attempts=int(data.get("attempts", 1)),
             reused=bool(data.get("reused", False)),
             cached=bool(data.get("cached", False)),
+            served_by=str(data.get("served_by", "")),
+            route=str(data.get("route", "")),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -59,6 +63,8 @@ class FieldRecord:
             "attempts": self.attempts,
             "reused": self.reused,
             "cached": self.cached,
+            "served_by": self.served_by,
+            "route": self.route,
         }
 
 

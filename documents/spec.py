@@ -131,8 +131,28 @@ class GeneratedField(Strict):
     cache: bool = Field(
         default=True, description="Serve an identical earlier request's answer (false: never)."
     )
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="A named model (the worker's `models`, a bundled model, or `default`).",
+    )
+    route: Literal["auto"] | None = Field(
+        default=None, description="auto: the router picks the light or heavy model."
+    )
+    fallback: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Models to try, in order, when the chosen one is unusable.",
+    )
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _model_or_route(self) -> GeneratedField:
+        if self.model is not None and self.route is not None:
+            raise ValueError("give a field `model` or `route`, not both")
+        return self
 
     @field_validator("json_schema")
     @classmethod

@@ -20,6 +20,9 @@ class GenerationRequest:
     seed: int
     system: str | None = None
     json_schema: dict[str, Any] | None = None
+    model: str | None = None  # a named model; None: the default, or the router's choice
+    route: str | None = None  # "auto": the router picks the light or heavy model
+    fallback: tuple[str, ...] = ()  # models to try, in order, when the chosen one is unusable
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class GenerationResult:
     seconds: float
     finish_reason: str
     attempts: int = 1
+    served_by: str = ""  # the named model that wrote it (set by the router)
+    route: str = ""  # why that model: named, default, routed with its score, or fallback
 
 
 class ProgressCallback(Protocol):
@@ -62,8 +67,20 @@ class BatchGenerator(Generator, Protocol):
     ) -> list[GenerationResult]: ...
 
 
+@runtime_checkable
+class RoutingGenerator(Generator, Protocol):
+    """A generator over several models: which one answers depends on the request."""
+
+    def model_name_for(self, request: GenerationRequest) -> str: ...
+
+
 class GenerationError(AutoglmError):
     """The model failed to produce an acceptable answer (after its retry)."""
+
+
+class ModelUnavailableError(GenerationError):
+    """The model cannot be used now (its server is down, overloaded or its circuit is open);
+    another model may answer instead."""
 
 
 class SchemaNotSupportedError(UserError):

@@ -27,6 +27,7 @@ from generation.protocol import (
     GenerationResult,
     Generator,
     ProgressCallback,
+    RoutingGenerator,
 )
 
 
@@ -87,11 +88,11 @@ def fill_template(
 
         def write(request: GenerationRequest) -> None:
             store = cache if spec.generate[request.name].cache else None
-            key = request_key(generator.model_name, request) if store is not None else ""
+            key = request_key(_identity(generator, request), request) if store else ""
             hit = store.get(key) if store is not None else None
             result = hit or generator.generate(request, on_progress)
-            if store is not None and hit is None:
-                store.put(key, result)
+            if store is not None and hit is None and not result.route.startswith("fallback"):
+                store.put(key, result)  # a fallback's answer is not the chosen model's
             record = replace(_record(request.name, request.prompt, result), cached=hit is not None)
             with lock:  # one checkpoint at a time, each as soon as its field is written
                 records[request.name] = record
@@ -122,6 +123,13 @@ def _all_at_once(
         future.result()
 
 
+def _identity(generator: Generator, request: GenerationRequest) -> str:
+    """The model that would answer `request` (the router knows it per field)."""
+    if isinstance(generator, RoutingGenerator):
+        return generator.model_name_for(request)
+    return generator.model_name
+
+
 def _value(request: GenerationRequest, text: str) -> Any:
     """A checkpointed field's value: its text, or the JSON it holds for a schema field."""
     return json.loads(text) if request.json_schema is not None else text
@@ -140,6 +148,9 @@ def _request(
         seed=field_seed(seed, name),
         system=gen_field.system,
         json_schema=gen_field.json_schema,
+        model=gen_field.model,
+        route=gen_field.route,
+        fallback=tuple(gen_field.fallback),
     )
 
 
@@ -155,6 +166,8 @@ def _record(name: str, prompt: str, result: GenerationResult) -> FieldRecord:
         finish_reason=result.finish_reason,
         text=result.text,
         attempts=result.attempts,
+        served_by=result.served_by,
+        route=result.route,
     )
 
 
