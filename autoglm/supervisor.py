@@ -1,17 +1,22 @@
-"""`autoglm worker --concurrency N`: N worker processes, each one Celery worker over one model.
+"""The parent of `autoglm worker`: N worker processes, each one Celery worker over one model.
 
-The parent only starts, restarts and stops them; a process that exits with a configuration
-error (exit 2) stops them all, since its siblings would fail the same way.
+The parent loads nothing; it starts the processes, restarts one that dies, and on SIGHUP does
+a rolling restart: new processes (reading the configuration and model afresh) start, and the
+old ones get SIGTERM, Celery's warm shutdown: they take no new job and finish the ones they
+run on the old model. A process that exits with a configuration error (exit 2) stops them
+all, since its siblings would fail the same way.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
 
@@ -20,19 +25,35 @@ from core.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+CHILD_MARKER = "AUTOGLM_WORKER_PROCESS"  # set in a child: run jobs, do not supervise
 RESTART_DELAY_SECONDS = 1.0
-STOP_GRACE_SECONDS = 60.0
+STOP_GRACE_SECONDS = 600.0  # a warm shutdown waits for running jobs; then SIGKILL
 CONFIG_ERROR_EXIT = 2
 
 
-def supervise(replicas: int, settings: Settings, child_args: Sequence[str]) -> int:
-    """Run `replicas` children of `autoglm worker <child_args>` until SIGTERM/SIGINT; process
-    *i* serves its metrics on AUTOGLM_METRICS_PORT + *i*. Returns the exit code."""
+def is_worker_process() -> bool:
+    return os.environ.get(CHILD_MARKER) == "1"
+
+
+def supervise(processes: int, settings: Settings, argv: Sequence[str]) -> int:
+    """Run `processes` children of `autoglm worker <argv>` until SIGTERM/SIGINT; child *i*
+    serves its metrics on AUTOGLM_METRICS_PORT + *i*. Returns the exit code."""
     stop = stop_on_signals()
-    children = [_start(index, settings, child_args) for index in range(replicas)]
-    log.info("worker processes started", processes=replicas)
+    reload = threading.Event()
+    signal.signal(signal.SIGHUP, lambda *_: reload.set())
+    children = [_start(index, settings, argv) for index in range(processes)]
+    retiring: list[subprocess.Popen[bytes]] = []
+    log.info("worker processes started", processes=processes)
     code = 0
     while not stop.wait(0.5):
+        if reload.is_set():
+            reload.clear()
+            log.info("reload: starting new worker processes, old ones finish their jobs")
+            retiring += children
+            children = [_start(index, settings, argv) for index in range(processes)]
+            for child in retiring:
+                _signal(child, signal.SIGTERM)
+        retiring = [child for child in retiring if child.poll() is None]
         for index, child in enumerate(children):
             status = child.poll()
             if status is None:
@@ -44,25 +65,27 @@ def supervise(replicas: int, settings: Settings, child_args: Sequence[str]) -> i
                 break
             log.warning("worker process exited; restarting", process=index, status=status)
             time.sleep(RESTART_DELAY_SECONDS)
-            children[index] = _start(index, settings, child_args)
-    _stop_all(children)
+            children[index] = _start(index, settings, argv)
+    _stop_all(children + retiring)
     return code
 
 
-def _start(index: int, settings: Settings, child_args: Sequence[str]) -> subprocess.Popen[bytes]:
-    env = None
+def _start(index: int, settings: Settings, argv: Sequence[str]) -> subprocess.Popen[bytes]:
+    env = os.environ | {CHILD_MARKER: "1"}
     if settings.metrics_port:
-        env = os.environ | {"AUTOGLM_METRICS_PORT": str(settings.metrics_port + index)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "autoglm", "worker", "--concurrency", "1", *child_args], env=env
-    )
+        env["AUTOGLM_METRICS_PORT"] = str(settings.metrics_port + index)
+    return subprocess.Popen([sys.executable, "-m", "autoglm", "worker", *argv], env=env)
+
+
+def _signal(child: subprocess.Popen[bytes], number: int) -> None:
+    if child.poll() is None:
+        child.send_signal(number)
 
 
 def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
     """Warm shutdown: SIGTERM lets each finish its running jobs; SIGKILL after the grace."""
     for child in children:
-        if child.poll() is None:
-            child.terminate()
+        _signal(child, signal.SIGTERM)
     waiters = [threading.Thread(target=_wait_or_kill, args=(c,)) for c in children]
     for waiter in waiters:
         waiter.start()
@@ -70,7 +93,7 @@ def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
         waiter.join()
 
 
-def _wait_or_kill(child: subprocess.Popen[bytes]) -> None:
+def _wait_or_kill(child: subprocess.Popen[bytes], *_: Any) -> None:
     try:
         child.wait(STOP_GRACE_SECONDS)
     except subprocess.TimeoutExpired:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
 from typing import Annotated
 
 import structlog
@@ -13,7 +15,7 @@ from prometheus_client import start_http_server
 from autoglm.deployment import ConfigOption, check_memory, load_deployment
 from autoglm.exits import exits_cleanly
 from autoglm.runtime import build_runner, ensure_migrated, require_broker
-from autoglm.supervisor import supervise
+from autoglm.supervisor import is_worker_process, supervise
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from triggers.dispatch import CeleryDispatcher
@@ -36,11 +38,28 @@ def worker(
     check_memory(settings, processes)
     require_broker(settings, "worker")
     ensure_migrated(settings)
-    if processes > 1:
+    if not is_worker_process():  # the parent: start, restart and reload the processes
         raise typer.Exit(
             supervise(processes, settings, ["--config", str(config)] if config else [])
         )
     _run_process(settings)
+
+
+def _serve_metrics(port: int, host: str) -> None:
+    """/metrics on `port`, as soon as it is free: after a reload the process this one
+    replaces may hold it until its last job is done."""
+
+    def bind() -> None:
+        while True:
+            try:
+                start_http_server(port, addr=host)
+            except OSError:
+                time.sleep(1)
+                continue
+            log.info("worker metrics", port=port)
+            return
+
+    threading.Thread(target=bind, name="metrics-bind", daemon=True).start()
 
 
 def _run_process(settings: Settings) -> None:
@@ -56,8 +75,7 @@ def _run_process(settings: Settings) -> None:
     jobs = settings.jobs_per_process()
     log.info("worker process ready; model loaded", pid=os.getpid(), jobs_at_once=jobs)
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.api_host)
-        log.info("worker metrics", port=settings.metrics_port)
+        _serve_metrics(settings.metrics_port, settings.api_host)
     register(app, runner)
     app.worker_main(
         [

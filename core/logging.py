@@ -8,11 +8,21 @@ so every line a job causes can be found by either id.
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from typing import Any
 
 import structlog
 
+
+def _add_pid(_logger: object, _name: str, event: structlog.typing.EventDict) -> Any:
+    """The process id: `autoglm worker` runs several processes into one log."""
+    event.setdefault("pid", os.getpid())
+    return event
+
+
 SHARED: list[structlog.typing.Processor] = [
+    _add_pid,
     structlog.contextvars.merge_contextvars,
     structlog.processors.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),

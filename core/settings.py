@@ -169,10 +169,9 @@ class Settings(BaseSettings):
     batch_kv_size: int = Field(
         default=16384,
         ge=256,
-        description="KV cache cells for batched fields. When n_ctx × batch_max_size fits, each "
-        "field gets its own n_ctx cells and its text is exactly what it would be alone; else "
-        "the fields share this many (each waits for its prompt + max_tokens) and a batched "
-        "field's text may differ slightly from the same field written alone.",
+        description="KV cache cells for batched fields. When n_ctx × (batch_max_size + "
+        "batch_prefix_pool) fits, each field gets its own n_ctx cells; else the fields share "
+        "this many (each waits for its prompt + max_tokens).",
     )
 
     def jobs_per_process(self) -> int:

@@ -7,8 +7,12 @@ when it stops or reaches its ``max_tokens``. Everything a field sees (prompt tok
 stop rules, retry and validation) is what `LlamaEngine` does one field at a time.
 
 KV cache, two ways. Per sequence, when ``n_ctx × max_size`` cells fit the configured size:
-every sequence has its own ``n_ctx`` cells and llama.cpp computes attention per sequence, so a
-field's text is exactly what `LlamaEngine` writes for it, whatever it is batched with.
+every sequence has its own ``n_ctx`` cells and llama.cpp computes attention per sequence. With
+SmolLM2 (Q4_1) a field's text is then exactly what `LlamaEngine` writes for it, whatever it is
+batched with; with Qwen2.5 (Q4_K_M) it is not always: ggml's matrix kernels for a step of
+several rows round differently from one row's on that quantization, so a batched field is
+another sample from the same model, not a different model's (measured: 4 of 8 fields equal).
+A field that runs alone still matches `LlamaEngine` exactly (a test checks batch size 1).
 Unified, when they do not: one pool that all sequences share, each taking what its prompt and
 ``max_tokens`` need (a field waits while they are taken); llama.cpp then computes attention
 for all of a step's sequences in one matrix product, whose rounding differs from a lone

@@ -2,9 +2,10 @@
 template's system prompt, a template's shared instructions) gets a copy of those KV cells
 instead of decoding them again, as llama-server's `cache_prompt` does. `PrefixPool` keeps the
 prompts of recently finished sequences in spare sequence ids, so a field that starts after its
-look-alike has ended still finds them. Decoding only the rest gives the same logits as
-decoding the whole prompt as long as the rest is more than one token (a one-token decode
-rounds differently), so at least two prompt tokens are always decoded."""
+look-alike has ended still finds them. At least two prompt tokens are always decoded (a
+one-token decode rounds differently from a chunk's). With SmolLM2 the logits then equal a
+whole-prompt decode's; with Qwen2.5 Q4_K_M they can round differently (a bench run: 12 of 16
+fields equal), so a reused prefix gives another sample of the same model."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +14,7 @@ from tests.autoglm.run import autoglm
 from tests.jobs_support import REPORT, STATIC
 from tests.live import free_port
 from tests.readers import markdown_headings, open_docx, pdf_text, squash
-from tests.stack import AMQP_URL, distributed_stack, wait_for
+from tests.stack import AMQP_URL, Stack, distributed_stack, wait_for
 
 pytestmark = pytest.mark.model
 
@@ -145,6 +146,39 @@ def test_a_worker_with_two_processes_restarts_one_that_dies(tmp_path: Path) -> N
         job = stack.submit({"template": "weekly", "inputs": {"team": "two"}})
         done = stack.wait_status(job["id"], {"succeeded", "dead"}, 120)
         assert done["status"] == "succeeded", done["error"]
+
+
+def test_a_reload_finishes_running_jobs_on_the_old_processes(tmp_path: Path) -> None:
+    longer = LONG.replace("max_tokens: 250", "max_tokens: 400")
+    with distributed_stack(tmp_path, longer) as stack:
+        worker = stack.start("worker")
+        job = stack.submit({"template": "long", "inputs": {"topic": "lakes"}})
+        stack.wait_status(job["id"], {"running"}, 60)
+        os.kill(worker.pid, signal.SIGHUP)  # the parent: a rolling restart
+        ready = [
+            line["pid"]
+            for line in wait_for(
+                lambda: len(_ready(stack)) >= 2 and _ready(stack), 60, "the new process"
+            )
+        ]
+        done = stack.wait_status(job["id"], {"succeeded", "dead"}, 180)
+        assert done["status"] == "succeeded", done["error"]
+        assert done["attempts"] == 1  # finished where it started: nothing lost or rerun
+        after = stack.submit({"template": "long", "inputs": {"topic": "seas"}})
+        assert stack.wait_status(after["id"], {"succeeded", "dead"}, 180)["status"] == "succeeded"
+        ran = {line["job_id"]: line["pid"] for line in _lines(stack, "job succeeded")}
+        assert (ran[job["id"]], ran[after["id"]]) == (ready[0], ready[1])
+        log = stack.logs[1].read_text(encoding="utf-8")
+        finished = next(x for x in log.splitlines() if "\"job succeeded\"" in x and job["id"] in x)
+        assert log.index("Warm shutdown") < log.index(finished)  # told to stop while running
+
+
+def _lines(stack: Stack, event: str) -> list[dict[str, Any]]:
+    return [line for line in stack.log_lines(1) if line["event"] == event]
+
+
+def _ready(stack: Stack) -> list[dict[str, Any]]:
+    return _lines(stack, "worker process ready; model loaded")
 
 
 def test_rabbitmq_works_as_the_broker_too(tmp_path: Path) -> None:
