@@ -38,7 +38,7 @@ Run from the repository root, on an otherwise idle machine::
    of 2. run twice in a row on a fresh 8-slot engine with a prefix pool of 4, with prefix
    reuse (`BatchConfig.reuse_prefixes`, the default) against without; from the counters
    `autoglm_generation_prompt_tokens_decoded_total` and `..._reused_total`.
-5. Peak memory: peak RSS (``ru_maxrss``) of a fresh child process holding the engine
+5. Peak memory: peak RSS (``VmHWM``) of a fresh child process holding the engine
    `LlamaEngine.from_settings(Settings(batch_max_size=N))` builds (the default n_ctx, KV size
    and prefix pool; N=1 is a plain `LlamaEngine`) after it ran N short fields at once, and the
    KV cells the engine allocated.

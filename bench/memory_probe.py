@@ -29,7 +29,13 @@ TOPICS = ("a lighthouse keeper", "a lost map", "a city under the sea", "a clockw
 
 
 def peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """This process's peak RSS. Not ``ru_maxrss``: Linux carries it over ``execve``, so a
+    child started by a big parent reports the parent's peak. ``VmHWM`` belongs to this
+    process's own address space."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def probe(size: int, max_tokens: int) -> dict[str, object]:
