@@ -5,6 +5,8 @@ No model is loaded here: jobs are queued and run by workers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import Depends, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +33,7 @@ def create_app(
     sessions: sessionmaker[Session] | None = None,
     dispatcher: Dispatcher | None = None,
     store: ArtifactStore | None = None,
+    models_status: Callable[[], dict[str, str]] | None = None,
 ) -> FastAPI:
     """An app on `settings` (default: the environment); the other parts default from it."""
     settings = settings or get_settings()
@@ -44,6 +47,7 @@ def create_app(
     app.state.sessions = sessions or session_factory(make_engine(settings.database_url))
     app.state.dispatcher = dispatcher or dispatcher_for(settings)
     app.state.store = store or LocalArtifactStore(settings.artifact_dir)
+    app.state.models_status = models_status  # the composition root knows the models
     problems.install(app)
     limit = max(settings.request_max_bytes, settings.template_max_bytes + 64 * 1024)
     app.add_middleware(BodyLimit, max_bytes=limit)

@@ -38,7 +38,8 @@ def healthz() -> dict[str, str]:
     },
 )
 def readyz(request: Request) -> JSONResponse:
-    """Ready when the database answers and the job queue is reachable."""
+    """Ready when the database answers and the job queue is reachable; `models` says which
+    models are usable (a remote one by its circuit, or by answering `GET /models`)."""
     checks: dict[str, str] = {}
     try:
         with request.app.state.sessions() as session:
@@ -53,7 +54,10 @@ def readyz(request: Request) -> JSONResponse:
     except Exception as exc:
         checks["queue"] = f"unreachable: {type(exc).__name__}: {exc}"
     ready = all(v == "ok" for v in checks.values())
-    body = {"status": "ready" if ready else "not_ready", "checks": checks}
+    body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
+    models_status = getattr(request.app.state, "models_status", None)
+    if models_status is not None:  # informational: a model down is a fallback, not an outage
+        body["models"] = models_status()
     headers = None if ready else {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return JSONResponse(body, status_code=200 if ready else 503, headers=headers)
 

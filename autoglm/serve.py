@@ -22,6 +22,7 @@ from autoglm.exits import exits_cleanly
 from autoglm.runtime import build_runner, ensure_migrated
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
+from generation.router import ModelRouter, probe_models, status_of
 from triggers.cron import cron_loop
 from triggers.dispatch import LocalQueue
 from triggers.sweeper import sweep, sweeper_loop
@@ -43,7 +44,8 @@ def serve(
     ensure_migrated(settings)
     address = (host or settings.api_host, port or settings.api_port)
     if settings.broker_url:
-        uvicorn.run(create_app(settings), host=address[0], port=address[1], log_config=None)
+        app = create_app(settings, models_status=lambda: probe_models(settings))
+        uvicorn.run(app, host=address[0], port=address[1], log_config=None)
         return
     _serve_embedded(settings, *address)
 
@@ -59,7 +61,16 @@ def _serve_embedded(settings: Settings, host: str, port: int) -> None:
     queue_holder.append(queue)
     with runner.sessions() as session:  # jobs left queued by a previous run go out now
         sweep(session, queue, resend_after=0)
-    app = create_app(settings, sessions=runner.sessions, dispatcher=queue)
+
+    def models_status() -> dict[str, str]:
+        generator = runner.current_generator()
+        return (
+            status_of(generator) if isinstance(generator, ModelRouter) else {"default": "loading"}
+        )
+
+    app = create_app(
+        settings, sessions=runner.sessions, dispatcher=queue, models_status=models_status
+    )
     loops = [
         cron_loop(runner.sessions, queue, settings).start(),
         sweeper_loop(

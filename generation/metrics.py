@@ -1,8 +1,8 @@
-"""Prometheus metrics of the local engines (observed in the process that runs the model)."""
+"""Prometheus metrics of the engines, local and remote (observed in the process that runs them)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 BATCH_SIZE = Histogram(
     "autoglm_generation_batch_size",
@@ -28,4 +28,30 @@ PROMPT_TOKENS_DECODED = Counter(
 PREFIX_POOL_HITS = Counter(
     "autoglm_generation_prefix_pool_hits_total",
     "Fields whose prompt beginning came from the pool of recently finished prompts.",
+)
+MODEL_CIRCUIT_STATE = Gauge(
+    "autoglm_model_circuit_state",
+    "Circuit breaker of a named model: 0 closed, 1 half-open (a probe in flight), 2 open.",
+    ["model"],
+)
+MODEL_CIRCUIT_OPENED = Counter(
+    "autoglm_model_circuit_opened_total",
+    "Times a named model's circuit opened (after consecutive failures, or a failed probe).",
+    ["model"],
+)
+REMOTE_REQUESTS = Counter(
+    "autoglm_remote_requests_total",
+    "HTTP requests to remote models by outcome: ok, retry (failed, tried again), error (final).",
+    ["model", "outcome"],
+)
+REMOTE_REQUEST_SECONDS = Histogram(
+    "autoglm_remote_request_seconds",
+    "Seconds one HTTP request to a remote model took, streaming included.",
+    ["model"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+REMOTE_TOKENS = Counter(
+    "autoglm_remote_tokens_total",
+    "Completion tokens remote models wrote (their reported usage, else content chunks).",
+    ["model"],
 )

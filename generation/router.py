@@ -108,8 +108,9 @@ class ModelRouter:
                 engine = self._engines[name] = self._make_engine(name, self._configs[name])
             return engine
 
-    def configured(self) -> dict[str, ModelConfig]:
-        return dict(self._configs)
+    def loaded(self, name: str) -> Generator | None:
+        with self._lock:
+            return self._engines.get(name)
 
     def choose(self, request: GenerationRequest) -> tuple[str, str]:
         """(model name, why) for `request`, before any fallback."""
@@ -199,3 +200,44 @@ def engine_factory(settings: Settings) -> EngineFactory:
 def router_for(settings: Settings) -> ModelRouter:
     """The process's generator: every named model behind one router."""
     return ModelRouter(settings, engine_factory(settings))
+
+
+def status_of(router: ModelRouter) -> dict[str, str]:
+    """What `/readyz` shows of a process that runs the models: each configured model's state
+    (remote ones by their circuit)."""
+    states: dict[str, str] = {}
+    for name in [DEFAULT, *router.settings.models]:
+        engine = router.loaded(name)
+        if engine is None:
+            states[name] = "not loaded"
+            continue
+        breaker = getattr(engine, "breaker", None)
+        state = breaker.state if breaker is not None else "closed"
+        states[name] = {"closed": "usable", "half_open": "probing"}.get(state, "circuit open")
+    return states
+
+
+def probe_models(settings: Settings, timeout: float = 2.0) -> dict[str, str]:
+    """What `/readyz` shows of an API-only process: remote models answer `GET /models`;
+    local ones are loaded by the workers."""
+    import httpx  # noqa: PLC0415
+
+    from generation.remote import api_key  # noqa: PLC0415
+
+    states: dict[str, str] = {}
+    for name, config in known_models(settings).items():
+        if name not in settings.models and name != DEFAULT:
+            continue
+        if not isinstance(config, RemoteModel):
+            states[name] = "local (loaded by the workers)"
+            continue
+        key = api_key(name, config)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        try:
+            answer = httpx.get(
+                f"{config.base_url.rstrip('/')}/models", headers=headers, timeout=timeout
+            )
+            states[name] = "usable" if answer.status_code < 500 else f"HTTP {answer.status_code}"
+        except httpx.HTTPError as exc:
+            states[name] = f"unreachable: {type(exc).__name__}"
+    return states

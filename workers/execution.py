@@ -65,6 +65,10 @@ class JobRunner:
                 self._generator = self.make_generator()
             return self._generator
 
+    def current_generator(self) -> Generator | None:
+        """The generator if it is made already (never waits for a model to load)."""
+        return self._generator
+
     def run(self, job_id: str) -> None:
         """Run `job_id` if it is due; a job already done, dead or held elsewhere is left alone."""
         with self.sessions() as session:

@@ -169,7 +169,7 @@ def test_a_reload_finishes_running_jobs_on_the_old_processes(tmp_path: Path) -> 
         ran = {line["job_id"]: line["pid"] for line in _lines(stack, "job succeeded")}
         assert (ran[job["id"]], ran[after["id"]]) == (ready[0], ready[1])
         log = stack.logs[1].read_text(encoding="utf-8")
-        finished = next(x for x in log.splitlines() if "\"job succeeded\"" in x and job["id"] in x)
+        finished = next(x for x in log.splitlines() if '"job succeeded"' in x and job["id"] in x)
         assert log.index("Warm shutdown") < log.index(finished)  # told to stop while running
 
 

@@ -97,7 +97,7 @@ def test_unknown_names_are_configuration_errors() -> None:
     with pytest.raises(ConfigError, match="AUTOGLM_ROUTE_HEAVY: unknown model 'huge'"):
         _router(Settings(route_heavy="huge"))
     bad = {"a": LocalModel(gguf="smollm2", fallback=["nowhere"])}
-    with pytest.raises(ConfigError, match="models.a.fallback: unknown model 'nowhere'"):
+    with pytest.raises(ConfigError, match=r"models\.a\.fallback: unknown model 'nowhere'"):
         _router(Settings(models=bad))
 
 
