@@ -12,7 +12,8 @@ import pytest
 from core.model_config import RemoteModel
 from core.settings import Settings
 from documents.loader import LoadedTemplate, load_template_text
-from generation.router import ModelRouter, router_for
+from generation.protocol import GenerationRequest
+from generation.router import ModelRouter, probe_models, router_for, status_of
 from tests.remote_server import LlamaServer
 from workers.pipeline import fill_template
 
@@ -86,3 +87,17 @@ def test_remote_fields_fall_back_while_the_server_is_down(server: LlamaServer) -
     assert "remote|named" in probed.values(), probed
     assert breaker.state == "closed"
     assert _fill(loaded, router, settings) == {"note": "remote|named", "tags": "remote|named"}
+
+
+def test_readiness_lists_which_models_are_usable(server: LlamaServer) -> None:
+    settings = _settings(server)
+    assert probe_models(settings) == {
+        "default": "local (loaded by the workers)",
+        "remote": "usable",
+    }
+    router = router_for(settings)
+    assert status_of(router) == {"default": "usable", "remote": "not loaded"}
+    router.generate(GenerationRequest("f", "Say hi.", 4, 0.0, 1, model="remote"))
+    assert status_of(router)["remote"] == "usable"
+    server.kill()
+    assert probe_models(settings)["remote"] == "unreachable: ConnectError"
