@@ -38,4 +38,6 @@ def test_provenance_is_embedded_and_cannot_break_out() -> None:
         "attempts": 1,
         "reused": False,
         "cached": False,
+        "served_by": "",
+        "route": "",
     }
