@@ -178,13 +178,15 @@ def distributed_stack(
 
 
 @contextmanager
-def embedded_stack(tmp_path: Path, template: str) -> Iterator[Stack]:
+def embedded_stack(tmp_path: Path, template: str, **extra: str) -> Iterator[Stack]:
     """`autoglm serve` alone on embedded defaults (SQLite, in-process queue, bundled model),
-    set up as a user would (`db upgrade`, `admin init`), with `template` uploaded."""
+    set up as a user would (`db upgrade`, `admin init`), with `template` uploaded; `extra`
+    adds environment variables."""
     env = {
         "AUTOGLM_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'autoglm.db'}",
         "AUTOGLM_ARTIFACT_DIR": str(tmp_path / "var" / "artifacts"),
         "AUTOGLM_BROKER_URL": "",
+        **extra,
     }
     assert autoglm("db", "upgrade", env=env).returncode == 0
     token = autoglm("admin", "init", env=env).stdout.strip()
