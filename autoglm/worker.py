@@ -15,7 +15,7 @@ from prometheus_client import start_http_server
 from autoglm.deployment import ConfigOption, check_memory, load_deployment
 from autoglm.exits import exits_cleanly
 from autoglm.runtime import build_runner, ensure_migrated, require_broker
-from autoglm.supervisor import is_worker_process, supervise
+from autoglm.supervisor import is_worker_process, mark_ready, supervise
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from triggers.dispatch import CeleryDispatcher
@@ -35,10 +35,10 @@ def worker(
     settings = load_deployment(config, get_settings()) if config else get_settings()
     configure_logging(settings.log_level)
     processes = concurrency or settings.worker_concurrency
-    check_memory(settings, processes)
     require_broker(settings, "worker")
-    ensure_migrated(settings)
     if not is_worker_process():  # the parent: start, restart and reload the processes
+        check_memory(settings, processes)
+        ensure_migrated(settings)
         raise typer.Exit(
             supervise(processes, settings, ["--config", str(config)] if config else [])
         )
@@ -72,6 +72,7 @@ def _run_process(settings: Settings) -> None:
     queue = CeleryDispatcher(app)
     runner = build_runner(settings, lambda job_id, delay: queue.send(job_id, delay=delay), name)
     runner.generator()
+    mark_ready()
     jobs = settings.jobs_per_process()
     log.info("worker process ready; model loaded", pid=os.getpid(), jobs_at_once=jobs)
     if settings.metrics_port:

@@ -126,10 +126,11 @@ def record_verified(path: Path, model: AssembledModel) -> None:
 
 
 def _stamp(path: Path, model: AssembledModel) -> tuple[Path, str]:
+    # ctime cannot be set back with utime (`touch -r`, `cp -p`) and a replaced file has a new
+    # inode: a file changed after it was hashed does not match its stamp.
     stat = path.stat()
-    return path.with_name(
-        path.name + ".verified"
-    ), f"{model.sha256} {stat.st_size} {stat.st_mtime_ns}"
+    identity = f"{stat.st_size} {stat.st_mtime_ns} {stat.st_ctime_ns} {stat.st_ino}"
+    return path.with_name(path.name + ".verified"), f"{model.sha256} {identity}"
 
 
 def file_sha256(path: Path) -> str:

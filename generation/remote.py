@@ -322,6 +322,11 @@ class RemoteEngine:
             raise _Rejected(f"HTTP {status}: {message}")
         if status in (408, 429) or status >= 500:
             raise _Retryable(f"HTTP {status}: {message}", retry_after(response.headers))
+        if status in (401, 403, 404):  # a revoked key, a wrong model or URL: the endpoint,
+            self._count("error")  # not the field, is at fault; fall back, count a failure
+            raise ModelUnavailableError(
+                f"model {self.name!r} ({self.model_name}) answered HTTP {status}: {message}"
+            )
         raise GenerationError(
             f"field {request.name!r}: model {self.name!r} ({self.model_name}) answered "
             f"HTTP {status}: {message}"

@@ -25,6 +25,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 
 import structlog
 
@@ -82,6 +83,15 @@ def check_models(settings: Settings) -> None:
             raise ConfigError(
                 f"{where}: unknown model {name!r} (known: {', '.join(sorted(known))})"
             )
+    for name, config in settings.models.items():
+        for other in config.fallback:
+            if engine_key(known[other]) == engine_key(config):
+                raise ConfigError(f"models.{name}.fallback: {other!r} is {name!r} itself")
+
+
+def engine_key(config: ModelConfig) -> str:
+    """Two names for the same model (`default` and `heavy`) share one engine and breaker."""
+    return config.model_dump_json(exclude={"fallback"})
 
 
 class ModelRouter:
@@ -93,7 +103,8 @@ class ModelRouter:
         self.settings = settings
         self._configs = known_models(settings)
         self._make_engine = make_engine
-        self._engines: dict[str, Generator] = {}
+        self._engines: dict[str, Generator] = {}  # by engine_key
+        self._loading: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self.engine(DEFAULT)  # loaded now: a worker is ready once its default model is
 
@@ -102,15 +113,26 @@ class ModelRouter:
         return self.engine(DEFAULT).model_name
 
     def engine(self, name: str) -> Generator:
+        """The engine for `name`, made on first use. A model loading (seconds to minutes)
+        holds up only the fields that wait for that model."""
+        config = self._configs[name]
+        key = engine_key(config)
         with self._lock:
-            engine = self._engines.get(name)
-            if engine is None:
-                engine = self._engines[name] = self._make_engine(name, self._configs[name])
+            if key in self._engines:
+                return self._engines[key]
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            with self._lock:
+                if key in self._engines:
+                    return self._engines[key]
+            engine = self._make_engine(name, config)
+            with self._lock:
+                self._engines[key] = engine
             return engine
 
     def loaded(self, name: str) -> Generator | None:
         with self._lock:
-            return self._engines.get(name)
+            return self._engines.get(engine_key(self._configs[name]))
 
     def choose(self, request: GenerationRequest) -> tuple[str, str]:
         """(model name, why) for `request`, before any fallback."""
@@ -140,7 +162,12 @@ class ModelRouter:
         config = self._configs[name]
         if isinstance(config, RemoteModel):
             return f"remote:{config.base_url}:{config.model}"
-        return self.engine(name).model_name
+        engine = self.engine(name)
+        path = getattr(getattr(engine, "config", None), "model_path", None)
+        if path is None:
+            return engine.model_name
+        stat = Path(path).stat()  # not the name alone: two folders may hold a model.gguf
+        return f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
 
     def generate(
         self, request: GenerationRequest, on_progress: ProgressCallback | None = None
@@ -148,9 +175,13 @@ class ModelRouter:
         name, why = self.choose(request)
         chain = [name, *(request.fallback or self._configs[name].fallback)]
         failures: list[str] = []
+        tried: set[str] = set()
         for candidate in chain:
             if candidate not in self._configs:
                 raise ConfigError(f"field {request.name!r}: unknown fallback model {candidate!r}")
+            if engine_key(self._configs[candidate]) in tried:
+                continue  # another name for a model that just failed
+            tried.add(engine_key(self._configs[candidate]))
             try:
                 result = self.engine(candidate).generate(request, on_progress)
             except ModelUnavailableError as exc:
@@ -224,20 +255,26 @@ def probe_models(settings: Settings, timeout: float = 2.0) -> dict[str, str]:
 
     from generation.remote import api_key  # noqa: PLC0415
 
-    states: dict[str, str] = {}
-    for name, config in known_models(settings).items():
-        if name not in settings.models and name != DEFAULT:
-            continue
+    def probe(name: str, config: ModelConfig) -> str:
         if not isinstance(config, RemoteModel):
-            states[name] = "local (loaded by the workers)"
-            continue
-        key = api_key(name, config)
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
+            return "local (loaded by the workers)"
         try:
+            key = api_key(name, config)
+            headers = {"Authorization": f"Bearer {key}"} if key else {}
             answer = httpx.get(
                 f"{config.base_url.rstrip('/')}/models", headers=headers, timeout=timeout
             )
-            states[name] = "usable" if answer.status_code < 500 else f"HTTP {answer.status_code}"
         except httpx.HTTPError as exc:
-            states[name] = f"unreachable: {type(exc).__name__}"
-    return states
+            return f"unreachable: {type(exc).__name__}"
+        except Exception as exc:  # e.g. its API key variable is missing here
+            return f"unusable: {exc}"
+        return "usable" if answer.status_code < 400 else f"HTTP {answer.status_code}"
+
+    wanted = {
+        name: config
+        for name, config in known_models(settings).items()
+        if name in settings.models or name == DEFAULT
+    }
+    with ThreadPoolExecutor(max(1, len(wanted))) as pool:  # all at once: one timeout in all
+        futures = {name: pool.submit(probe, name, config) for name, config in wanted.items()}
+    return {name: future.result() for name, future in futures.items()}

@@ -135,6 +135,8 @@ class Step:
 
     def make_room(self, cells: int) -> bool:
         """Whether ``cells`` are free, after dropping pooled prefixes if that is what it takes."""
+        if cells > self.free_cells + self.pool.cells:
+            return False  # dropping every pooled prompt would not make room: keep them
         while cells > self.free_cells:
             freed = self.pool.drop_oldest()
             if not freed:

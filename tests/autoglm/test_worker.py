@@ -173,6 +173,25 @@ def test_a_reload_finishes_running_jobs_on_the_old_processes(tmp_path: Path) -> 
         assert log.index("Warm shutdown") < log.index(finished)  # told to stop while running
 
 
+def test_a_reload_with_a_bad_file_keeps_the_old_processes(tmp_path: Path) -> None:
+    deployment = tmp_path / "deployment.yaml"
+    deployment.write_text("model: smollm2\n")
+    with distributed_stack(tmp_path, REPORT) as stack:
+        worker = stack.start("worker", "--config", str(deployment))
+        wait_for(lambda: _ready(stack), 60, "the worker process")
+        deployment.write_text("model: glm-4-plus\n")  # a typo, then a reload
+        os.kill(worker.pid, signal.SIGHUP)
+        wait_for(
+            lambda: "reload failed" in stack.logs[1].read_text(),
+            60,
+            "the failed reload",
+        )
+        job = stack.submit({"template": "weekly", "inputs": {"team": "steady"}})
+        done = stack.wait_status(job["id"], {"succeeded", "dead"}, 120)
+        assert done["status"] == "succeeded", done["error"]
+        assert worker.poll() is None and len(_ready(stack)) == 1  # the same, only process
+
+
 def _lines(stack: Stack, event: str) -> list[dict[str, Any]]:
     return [line for line in stack.log_lines(1) if line["event"] == event]
 

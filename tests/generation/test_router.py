@@ -14,6 +14,7 @@ from core.settings import Settings
 from documents.inputs import validate_inputs
 from documents.loader import load_template_file
 from documents.render import render_prompts
+from generation.models import bundled_model_path
 from generation.protocol import GenerationRequest, Generator, ModelUnavailableError
 from generation.router import ModelRouter, complexity, router_for
 from tests.fakes import EchoGenerator
@@ -154,4 +155,18 @@ def test_the_shipped_templates_route_as_the_readme_table_says() -> None:
 def test_router_for_builds_real_engines_lazily() -> None:
     router = router_for(Settings(n_ctx=1024, batch_max_size=1, model="smollm2"))
     assert router.model_name == "SmolLM2-135M-Instruct.Q4_1.gguf"
-    assert router.model_name_for(_request(model="smollm2")) == router.model_name
+    identity = router.model_name_for(_request(model="smollm2"))  # the file, not just its name
+    assert identity.startswith(str(bundled_model_path("smollm2").resolve()) + ":")
+    assert router.model_name_for(_request(model="smollm2-135m-instruct")) == identity
+
+
+def test_two_names_for_one_model_share_its_engine_and_are_not_tried_twice() -> None:
+    settings = Settings(models={"heavy": REMOTE}, model="heavy")  # default is heavy too
+    router, made = _router(settings, down=frozenset({"default"}))
+    assert router.engine("heavy") is router.engine("default") and made == ["default"]
+    result = router.generate(_request(model="heavy", fallback=("default", "smollm2")))
+    assert result.served_by == "smollm2"  # heavy failed once; default is heavy: skipped
+    assert result.route.count("connection refused") == 1
+    looped = {"heavy": REMOTE.model_copy(update={"fallback": ["heavy"]})}
+    with pytest.raises(ConfigError, match="models.heavy.fallback: 'heavy' is 'heavy' itself"):
+        _router(Settings(models=looped))
