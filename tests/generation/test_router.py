@@ -168,5 +168,5 @@ def test_two_names_for_one_model_share_its_engine_and_are_not_tried_twice() -> N
     assert result.served_by == "smollm2"  # heavy failed once; default is heavy: skipped
     assert result.route.count("connection refused") == 1
     looped = {"heavy": REMOTE.model_copy(update={"fallback": ["heavy"]})}
-    with pytest.raises(ConfigError, match="models.heavy.fallback: 'heavy' is 'heavy' itself"):
+    with pytest.raises(ConfigError, match=r"models\.heavy\.fallback: 'heavy' is 'heavy' itself"):
         _router(Settings(models=looped))
