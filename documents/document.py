@@ -85,7 +85,7 @@ class Document:
 
     @property
     def header(self) -> str:
-        return self.options.header or self.title
+        return self.title
 
     def provenance_json(self) -> str:
         """How this document was made (template, and per field: prompt, model, seed, tokens,

@@ -20,6 +20,15 @@ from pydantic import (
 )
 
 from documents import cron
+from documents.layout import (
+    CSS_LENGTH,
+    FONT_SIZE,
+    MetadataOptions,
+    PdfVariant,
+    TableOptions,
+    TocOptions,
+    check_running_text,
+)
 
 FORMAT_ALIASES: dict[str, str] = {
     "pdf": "pdf",
@@ -29,7 +38,6 @@ FORMAT_ALIASES: dict[str, str] = {
     "markdown": "md",
 }
 RESERVED_NAMES = frozenset({"generated", "template", "loop", "range"})
-_CSS_LENGTH = re.compile(r"^\d+(\.\d+)?(mm|cm|in|pt|px|pc)$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -219,21 +227,63 @@ def _check_grammar_limits(schema: Any, where: str) -> None:
 
 
 class ExportOptions(Strict):
-    """Layout options shared by the exporters (each uses what applies to it)."""
+    """Layout options shared by the exporters (each uses what applies to it; documents/layout)."""
 
     margin: str = "2cm"
-    include_toc: bool = False
-    font: str = "Noto Sans CJK SC"
     page_size: Literal["A4", "A5", "A3", "Letter", "Legal"] = "A4"
-    header: str | None = Field(default=None, max_length=200, description="Running header text.")
+    font: str = "Noto Sans CJK SC"
+    font_size: str = Field(default="10.5pt", description="Base font size in points, e.g. 11pt.")
+    include_toc: bool = Field(
+        default=False, description="Shorthand for `toc: {position: after_title}`."
+    )
+    toc: TocOptions | None = Field(default=None, description="Overrides include_toc.")
+    cover: bool = Field(
+        default=False,
+        description="The title block (first level-1 heading and the text up to the next "
+        "heading) gets a page of its own, without running header or footer.",
+    )
+    page_break_before: Literal["none", "h1", "h2"] = Field(
+        default="none", description="Start a new page before every heading of this level."
+    )
+    header: Annotated[str | None, AfterValidator(check_running_text)] = Field(
+        default=None,
+        max_length=200,
+        description="Running header: text with {title}, {page}, {pages}; default {title}.",
+    )
+    footer: Annotated[str | None, AfterValidator(check_running_text)] = Field(
+        default=None, max_length=200, description="Running footer; default {page} / {pages}."
+    )
+    first_page_header: Annotated[str | None, AfterValidator(check_running_text)] = Field(
+        default=None, max_length=200, description="On the first page; default as header."
+    )
+    first_page_footer: Annotated[str | None, AfterValidator(check_running_text)] = Field(
+        default=None, max_length=200, description="On the first page; default as footer."
+    )
+    tables: TableOptions = Field(default_factory=TableOptions)
+    watermark: str | None = Field(
+        default=None, max_length=40, description="Text across every page, e.g. DRAFT."
+    )
+    metadata: MetadataOptions = Field(default_factory=MetadataOptions)
+    pdf_variant: PdfVariant | None = Field(
+        default=None, description="PDF/A-3 (archival, provenance attached) or PDF/UA-1."
+    )
+    tagged: bool = Field(default=False, description="Tagged PDF (structure for screen readers).")
     css: str | None = Field(default=None, max_length=20000, description="Extra CSS for the PDF.")
 
     @field_validator("margin")
     @classmethod
     def _css_length(cls, value: str) -> str:
-        if not _CSS_LENGTH.match(value.strip()):
+        if not CSS_LENGTH.match(value.strip()):
             raise ValueError(f"margin {value!r} is not a length such as '2cm' or '15mm'")
         return value.strip()
+
+    @field_validator("font_size")
+    @classmethod
+    def _points(cls, value: str) -> str:
+        value = value.strip()
+        if not FONT_SIZE.match(value) or not 5 <= float(value[:-2]) <= 30:
+            raise ValueError(f"font_size {value!r} is not a size from 5pt to 30pt such as 11pt")
+        return value
 
     @field_validator("font")
     @classmethod
@@ -241,6 +291,28 @@ class ExportOptions(Strict):
         if not value.strip() or any(c in value for c in "\"';{}<>\\"):
             raise ValueError(f"font {value!r} is not a plain font family name")
         return value.strip()
+
+    @field_validator("watermark")
+    @classmethod
+    def _watermark_text(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or _CONTROL.search(value)):
+            raise ValueError("watermark must be non-empty text without control characters")
+        return value.strip() if value else value
+
+    @property
+    def toc_options(self) -> TocOptions:
+        """The TOC settings in effect: `toc` when given, else what `include_toc` says."""
+        if self.toc is not None:
+            return self.toc
+        return TocOptions(position="after_title" if self.include_toc else "none")
+
+    @property
+    def header_text(self) -> str:
+        return "{title}" if self.header is None else self.header
+
+    @property
+    def footer_text(self) -> str:
+        return "{page} / {pages}" if self.footer is None else self.footer
 
 
 class ExportSpec(Strict):

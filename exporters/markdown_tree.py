@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
@@ -14,6 +16,15 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-
 
 # CommonMark with tables and strikethrough; raw HTML is off, so it is shown as text.
 MD = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+
+def _table_open(self: RendererHTML, tokens: list[Token], idx: int, options: Any, env: Any) -> str:
+    """`<table>` plus the `<colgroup>` an exporter put in the token's meta (PDF widths)."""
+    colgroup: str = tokens[idx].meta.get("colgroup", "")
+    return str(self.renderToken(tokens, idx, options, env)) + colgroup
+
+
+MD.add_render_rule("table_open", _table_open)
 
 
 @dataclass(frozen=True)

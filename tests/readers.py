@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,43 @@ def pdf_text(data: bytes, tmp_path: Path) -> str:
     return subprocess.run(
         ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True
     ).stdout
+
+
+def pdf_pages(data: bytes, tmp_path: Path) -> list[str]:
+    """The text of each page, in order (pdftotext ends every page with a form feed)."""
+    return pdf_text(data, tmp_path).split("\f")[:-1]
+
+
+@dataclass(frozen=True)
+class Word:
+    page: int  # 1-based
+    text: str
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
+
+
+_WORD = re.compile(
+    r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>'
+)
+
+
+def pdf_words(data: bytes, tmp_path: Path) -> list[Word]:
+    """Every word with its page and bounding box in points, from `pdftotext -bbox`."""
+    path = tmp_path / "words.pdf"
+    path.write_bytes(data)
+    out = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", "-bbox", str(path), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    words = []
+    for number, page in enumerate(out.split("<page ")[1:], start=1):
+        for x0, y0, x1, y1, text in _WORD.findall(page):
+            words.append(Word(number, html.unescape(text), *map(float, (x0, y0, x1, y1))))
+    return words
 
 
 def pdf_fonts(data: bytes, tmp_path: Path) -> list[dict[str, str]]:

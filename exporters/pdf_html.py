@@ -1,0 +1,140 @@
+"""The HTML that WeasyPrint lays out: title block or cover, TOC, body, watermark, metadata.
+
+Tables get column widths computed here from their text (`table-layout: fixed`), because
+WeasyPrint's automatic table layout measures every cell's min/max content width with the line
+breaker, which was a sixth of the export time of a 10-page report (bench/pdf.py).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+from markdown_it.token import Token
+
+from documents.document import Document
+from exporters.markdown_tree import Heading, has_cjk, parse, to_html
+
+MIN_COLUMN = 4  # display cells: a column never gets less than this share of weight
+MAX_COLUMN = 40  # a long cell wraps; it does not take the whole table
+
+
+def build_html(document: Document) -> str:
+    options = document.options
+    tokens, headings = parse(document.markdown)
+    _add_column_widths(tokens)
+    title_end = _title_block_end(tokens)
+    title_block, body = to_html(tokens[:title_end]), to_html(tokens[title_end:])
+    cjk = has_cjk(document.markdown)
+    toc = options.toc_options
+    contents = ""
+    if toc.position != "none":
+        listed = headings[1:] if title_end else headings  # the title is not a section
+        contents = _toc(listed, toc.title or ("目录" if cjk else "Contents"), toc.depth)
+    if options.cover:
+        title_block = f'<section class="cover">{title_block}</section>'
+    elif title_block:
+        title_block = f'<header class="title-block">{title_block}</header>'
+    watermark = (
+        f'<div class="watermark" aria-hidden="true">{html.escape(options.watermark)}</div>'
+        if options.watermark
+        else ""
+    )
+    classes = " ".join(_body_classes(document))
+    return (
+        f'<!doctype html><html lang="{"zh" if cjk else "en"}"><head><meta charset="utf-8">'
+        f"<title>{html.escape(document.title)}</title>{_meta_tags(document)}</head>"
+        f'<body class="{classes}">{watermark}{title_block}{contents}<main>{body}</main>'
+        "</body></html>"
+    )
+
+
+def _title_block_end(tokens: list[Token]) -> int:
+    """Index just past the title block: the first level-1 heading (when the document starts
+    with it) and the blocks up to the next heading. 0 when the document has no such title."""
+    if not tokens or tokens[0].type != "heading_open" or tokens[0].tag != "h1":
+        return 0
+    for index in range(3, len(tokens)):
+        if tokens[index].type == "heading_open" and tokens[index].level == 0:
+            return index
+    return len(tokens)
+
+
+def _toc(headings: list[Heading], label: str, depth: int) -> str:
+    """A two-column table (entry, page): as cheap to lay out as text, unlike `leader()`."""
+    rows = "".join(
+        f'<tr class="level-{h.level}"><td><a href="#{html.escape(h.anchor)}">'
+        f'{html.escape(h.text)}</a></td><td><a class="page" href="#{html.escape(h.anchor)}">'
+        "</a></td></tr>"
+        for h in headings
+        if h.level <= depth
+    )
+    return (
+        f'<nav class="toc"><h2>{html.escape(label)}</h2>'
+        f'<table class="toc-entries"><colgroup><col><col style="width: 3.5em"></colgroup>'
+        f"{rows}</table></nav>"
+    )
+
+
+def _body_classes(document: Document) -> list[str]:
+    options = document.options
+    classes = [f"tables-{options.tables.borders}"]
+    if options.tables.zebra:
+        classes.append("tables-zebra")
+    if not options.tables.header_row:
+        classes.append("tables-plain-header")
+    if options.page_break_before != "none":
+        classes.append(f"break-before-{options.page_break_before}")
+    return classes
+
+
+def _meta_tags(document: Document) -> str:
+    metadata = document.options.metadata
+    keywords = metadata.keywords or ([document.category] if document.category else [])
+    meta = {
+        "author": document.author,
+        "description": metadata.subject or f"{document.template_name} {document.template_version}",
+        "keywords": ", ".join(keywords),
+        "generator": "open-autoglm",
+        "dcterms.created": document.created_at.isoformat(),
+    }
+    return "".join(
+        f'<meta name="{name}" content="{html.escape(value)}">'
+        for name, value in meta.items()
+        if value
+    )
+
+
+def _add_column_widths(tokens: list[Token]) -> None:
+    """Give every table a `<colgroup>` with widths from its longest cell texts."""
+    for index, token in enumerate(tokens):
+        if token.type == "table_open":
+            widths = _column_weights(tokens, index)
+            total = sum(widths) or 1
+            cols = "".join(f'<col style="width: {100 * w / total:.1f}%">' for w in widths)
+            token.meta["colgroup"] = f"<colgroup>{cols}</colgroup>"
+
+
+def _column_weights(tokens: list[Token], start: int) -> list[int]:
+    weights: list[int] = []
+    column = 0
+    for token in tokens[start + 1 :]:
+        if token.type == "table_close":
+            break
+        if token.type == "tr_open":
+            column = 0
+        elif token.type in ("th_open", "td_open"):
+            column += 1
+            if len(weights) < column:
+                weights.append(MIN_COLUMN)
+        elif token.type == "inline" and column:
+            width = min(MAX_COLUMN, display_width(token.content))
+            weights[column - 1] = max(weights[column - 1], width)
+    return weights
+
+
+def display_width(text: str) -> int:
+    """Columns a text takes in a monospace grid: wide (CJK) characters count twice."""
+    text = re.sub(r"[*_`~]", "", text)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
