@@ -65,6 +65,15 @@ def build_runner(settings: Settings, resend: Resend, worker_name: str) -> JobRun
         cache = SqlResultCache(
             sessions, settings.result_cache_max_entries, settings.result_cache_ttl_seconds
         )
+    exports = None
+    if settings.export_pool_size() > 0:
+        from exporters.pool import ExportPool  # noqa: PLC0415
+
+        exports = ExportPool(
+            settings.export_pool_size(),
+            memory_mb=settings.export_memory_mb,
+            seconds=settings.export_timeout_seconds,
+        )
     return JobRunner(
         sessions=sessions,
         settings=settings,
@@ -73,4 +82,5 @@ def build_runner(settings: Settings, resend: Resend, worker_name: str) -> JobRun
         resend=resend,
         worker_name=worker_name,
         cache=cache,
+        exports=exports,
     )

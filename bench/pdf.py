@@ -4,7 +4,8 @@ The document is the 10-page Chinese/English report of ``bench/report/template.ya
 abstract, TOC, eight sections with paragraphs, an 8x5 table, a list and a code block; A4,
 1.5 cm margins, Noto Sans CJK SC), filled with fixed text instead of a model. Contenders:
 
-- ``exporter``: ``exporters.pdf.export_pdf`` of this checkout;
+- ``exporter``: ``exporters.pdf.export_pdf`` of this checkout, in a process warmed up the way
+  a worker's export processes are (``exporters.pool.warm_up``);
 - ``bare``: ``weasyprint.HTML(string=html).write_pdf()`` on the very HTML and CSS the exporter
   lays out (the floor for that layout: what WeasyPrint itself costs);
 - ``baseline``: the exporter of an older revision (``--baseline``, default the one before
@@ -17,6 +18,7 @@ document, and, from a lone process, the median seconds per document. Run from th
 
     .venv/bin/python bench/pdf.py                  # 3 rounds (about 4 minutes on 2 cores)
     .venv/bin/python bench/pdf.py --rounds 1 --docs 3
+    .venv/bin/python bench/pdf.py --memory 200     # also: resident memory over 200 renders
 """
 
 from __future__ import annotations
@@ -165,20 +167,35 @@ def worker(contender: str, docs: int, markdown_file: Path) -> dict[str, Any]:
     else:
         from exporters.pdf import export_pdf
 
+        try:  # as a worker's export process starts (exporters/pool.py)
+            from exporters.pool import warm_up
+
+            warm_up()
+        except ImportError:  # the baseline had no pool
+            pass
+
         def render() -> bytes:
             return export_pdf(document)
 
     data = render()  # warm-up: imports, fonts, caches
-    seconds, cpu = [], []
+    seconds, cpu, rss = [], [], []
     for _ in range(docs):
         wall, own = time.perf_counter(), time.process_time()
         render()
         seconds.append(time.perf_counter() - wall)
         cpu.append(time.process_time() - own)
+        rss.append(_rss_mib())
     from pypdf import PdfReader
 
     pages = len(PdfReader(io.BytesIO(data)).pages)
-    return {"seconds": seconds, "cpu": cpu, "pages": pages, "bytes": len(data)}
+    return {"seconds": seconds, "cpu": cpu, "rss": rss, "pages": pages, "bytes": len(data)}
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 # --------------------------------------------------------------------------- driver side
@@ -255,6 +272,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=6, help="documents per process per round")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--baseline", default=BASELINE, help="git revision of the old exporter")
+    parser.add_argument("--memory", type=int, default=0, help="renders for the memory check")
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS)
     parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
     parser.add_argument("--markdown", type=Path, help=argparse.SUPPRESS)
@@ -309,6 +327,15 @@ def _report(args: argparse.Namespace, markdown_file: Path, baseline: Path) -> No
             f"{last['bytes'] / 1024:6.0f}"
         )
     print()
+    if args.memory:
+        args_, env = _command("exporter", args.memory, markdown_file, baseline)
+        out = subprocess.run(args_, env=env, stdout=subprocess.PIPE, text=True, check=True)
+        rss = json.loads(out.stdout.splitlines()[-1])["rss"]
+        marks = sorted({min(10, len(rss)), len(rss) // 2, len(rss)})
+        print(
+            f"\n  exporter resident memory over {len(rss)} renders: "
+            + ", ".join(f"{rss[n - 1]:.0f} MiB after {n}" for n in marks)
+        )
     for a, b in (
         ("exporter", "bare"),
         ("exporter", "baseline"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -108,6 +109,19 @@ class Settings(BaseSettings):
         description="Jobs one process runs at once over its one model, their fields batched "
         "together; with batching off (AUTOGLM_BATCH_MAX_SIZE=1) a process runs one at a time.",
     )
+    export_processes: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="Warm export processes per worker process, rendering a job's formats in "
+        "parallel; default one per CPU core, 0 = export in the job's own thread.",
+    )
+    export_timeout_seconds: float = Field(
+        default=120.0, gt=0, le=3600, description="An export running longer is killed."
+    )
+    export_memory_mb: int = Field(
+        default=2048, ge=256, description="Memory one export process may allocate (MiB)."
+    )
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="`autoglm worker` serves /metrics here."
     )
@@ -173,6 +187,12 @@ class Settings(BaseSettings):
         "batch_prefix_pool) fits, each field gets its own n_ctx cells; else the fields share "
         "this many (each waits for its prompt + max_tokens).",
     )
+
+    def export_pool_size(self) -> int:
+        """Export processes a worker process starts: the setting, else its usable cores."""
+        if self.export_processes is not None:
+            return self.export_processes
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
     def jobs_per_process(self) -> int:
         """Jobs a worker process runs at once: one with batching off, where they would only

@@ -83,10 +83,6 @@ class Document:
     assets: dict[str, bytes] = field(default_factory=dict)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
-    @property
-    def header(self) -> str:
-        return self.title
-
     def provenance_json(self) -> str:
         """How this document was made (template, and per field: prompt, model, seed, tokens,
         time, finish reason), embedded in every export so a document explains itself."""

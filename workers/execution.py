@@ -22,6 +22,7 @@ from core.errors import AutoglmError, ConfigError, UserError
 from core.settings import Settings
 from documents.document import Document, FieldRecord
 from documents.loader import LoadedTemplate
+from exporters.pool import ExportPool
 from generation.cache import ResultCache
 from generation.protocol import Generator
 from registry import jobs, templates
@@ -55,6 +56,7 @@ class JobRunner:
     resend: Resend
     worker_name: str
     cache: ResultCache | None = None  # identical requests answered from here (shared store)
+    exports: ExportPool | None = None  # warm export processes; None = export in the job thread
     _generator: Generator | None = field(default=None, init=False)
     _generator_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -222,7 +224,10 @@ class JobRunner:
         self, job: Job, attempt: int, document: Document, check: Callable[[], None]
     ) -> tuple[list[StoredArtifact], float]:
         """Export every format in memory, then store each; a failure stores no row."""
-        stem, exported = artifact_stem(document), export_all(document, job.formats, check)
+        stem, exported = (
+            artifact_stem(document),
+            export_all(document, job.formats, check, self.exports),
+        )
         stored = []
         for item in exported:
             exporter, data = item.exporter, item.data

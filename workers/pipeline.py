@@ -19,6 +19,7 @@ from documents.document import Document, FieldRecord
 from documents.inputs import validate_inputs
 from documents.loader import LoadedTemplate
 from documents.render import render_document, render_prompts
+from exporters.pool import ExportPool
 from exporters.registry import Exporter, get_exporter
 from generation.cache import ResultCache, request_key
 from generation.protocol import (
@@ -179,12 +180,24 @@ class Exported:
 
 
 def export_all(
-    document: Document, formats: list[str], after_each: Callable[[], None] | None = None
+    document: Document,
+    formats: list[str],
+    after_each: Callable[[], None] | None = None,
+    pool: ExportPool | None = None,
 ) -> list[Exported]:
     """Export every format in memory, timing each; `after_each` may stop the run between them.
 
-    Nothing is written here, so a failing exporter leaves no partial set of files behind.
+    With a pool, the formats render at once in its processes. Nothing is written here, so a
+    failing exporter leaves no partial set of files behind.
     """
+    if pool is not None:
+        done = [
+            Exported(get_exporter(name), data, seconds)
+            for name, data, seconds in pool.export_many(document, formats)
+        ]
+        if after_each is not None:
+            after_each()
+        return done
     exported = []
     for name in formats:
         exporter = get_exporter(name)

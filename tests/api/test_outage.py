@@ -233,7 +233,8 @@ def submit_until_answered(
     client: httpx.Client, user: User, key: str | None, outcomes: Outcomes
 ) -> None:
     body = BODY | ({"idempotency_key": key} if key else {})
-    for _ in range(50):
+    deadline = time.monotonic() + 20  # by time, not tries: a slow machine loses more races
+    while time.monotonic() < deadline:
         response = client.post("/jobs", json=body, headers=user.headers)
         job_id = response.json().get("id") if response.status_code in (200, 202) else None
         outcomes.add(key, response.status_code, job_id)
@@ -242,7 +243,7 @@ def submit_until_answered(
             assert response.json()["error"]["code"] == "database_unavailable"
         if response.status_code != 503 or key is None:  # a keyless retry would be a new job
             return
-    raise AssertionError(f"{key}: 50 answers of 503")
+    raise AssertionError(f"{key}: only 503 for 20 s")
 
 
 def test_submissions_while_connections_keep_being_killed(tmp_path: Path) -> None:

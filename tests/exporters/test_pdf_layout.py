@@ -192,3 +192,23 @@ def test_running_text_refuses_unknown_placeholders() -> None:
         sample_document(footer="{date}")
     doc: Document = sample_document(footer="{{literal}} {page}")
     assert doc.options.footer_text == "{{literal}} {page}"
+
+
+@pytest.mark.parametrize("variant", ["pdf/a-3b", "pdf/ua-1", None])
+def test_variants_pass_verapdf(variant: str | None, tmp_path: Path) -> None:
+    """veraPDF, the reference validator, checks every rule of the declared flavour (a plain
+    PDF, checked as PDF/A-3b, must fail: the validator really looks)."""
+    path = tmp_path / "variant.pdf"
+    path.write_bytes(export(pdf_variant=variant, cover=True, include_toc=True, watermark="DRAFT"))
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [str(root / "scripts" / "verapdf"), "--format", "text", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if variant is None:
+        assert result.returncode == 1 and result.stdout.startswith("FAIL"), result.stdout
+        return
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("PASS")
