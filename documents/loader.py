@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from documents.charts import check_sources
 from documents.errors import RenderError, TemplateError
 from documents.sandbox import check_syntax
 from documents.spec import TemplateSpec
@@ -22,7 +23,8 @@ MAX_ASSETS_TOTAL_BYTES = 20 * 1024 * 1024
 class LoadedTemplate:
     """A validated spec, where it came from, and where its Jinja texts start (for errors).
 
-    ``lines`` maps "body" and "generate.NAME.prompt" to the YAML line of their first line.
+    ``lines`` maps "body" and "generate.NAME.prompt" to the YAML line of their first line, and
+    "charts.NAME" to the line of the chart's key.
     """
 
     spec: TemplateSpec
@@ -55,12 +57,19 @@ def load_template_text(
         spec = TemplateSpec.model_validate(data)
     except ValidationError as exc:
         raise TemplateError(_describe(exc, source, source_name)) from None
+    if cross := check_sources(spec):
+        raise TemplateError([_located(source, source_name, path, msg) for path, msg in cross])
     texts = {"body": spec.body}
     texts |= {f"generate.{name}.prompt": f.prompt for name, f in spec.generate.items()}
     lines = {
         key: line
         for key in texts
         if (line := _content_line(source, tuple(key.split(".")))) is not None
+    }
+    lines |= {
+        f"charts.{name}": line
+        for name in spec.charts
+        if (line := source.lines.get(("charts", name))) is not None
     }
     loaded = LoadedTemplate(spec, source_name, lines)
     _check_jinja(loaded, texts)
@@ -134,6 +143,14 @@ def _keep_version_text(source: YamlSource) -> dict[str, Any]:
     if isinstance(data.get("version"), int | float) and not isinstance(data["version"], bool):
         data["version"] = source.scalars.get(("version",), str(data["version"]))
     return data
+
+
+def _located(
+    source: YamlSource, source_name: str, path: tuple[str | int, ...], message: str
+) -> str:
+    line = source.line_of(list(path))
+    where = f" (line {line})" if line else ""
+    return f"{source_name}: {'.'.join(map(str, path))}{where}: {message}"
 
 
 def _describe(exc: ValidationError, source: YamlSource, source_name: str) -> list[str]:

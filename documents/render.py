@@ -7,9 +7,10 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
+from documents.charts import ChartData, chart_data
 from documents.document import Document, FieldRecord
 from documents.loader import LoadedTemplate
-from documents.markdown_text import escape_markdown, paragraphs, strip_control
+from documents.markdown_text import Markdown, escape_markdown, paragraphs, strip_control
 from documents.sandbox import render_string
 
 _COMMONMARK = MarkdownIt("commonmark")
@@ -36,9 +37,12 @@ def render_document(
     generated: Mapping[str, Any],
     provenance: tuple[FieldRecord, ...] = (),
 ) -> Document:
-    """Render the body (or the default layout) with inputs and ``generated.*`` in the sandbox."""
+    """Render the body (or the default layout) with inputs, ``generated.*`` and ``charts.*``
+    in the sandbox; the charts the Markdown shows are drawn into the assets."""
     spec = template.spec
-    context = {**inputs, "generated": dict(generated)}
+    charts = _chart_data(template, inputs, generated)
+    shown = {name: c.markdown if c else Markdown("") for name, c in charts.items()}
+    context = {**inputs, "generated": dict(generated), "charts": shown}
     if spec.body is not None:
         markdown = render_string(
             spec.body,
@@ -50,6 +54,7 @@ def render_document(
     else:
         title = str(inputs.get("title") or spec.name)
         markdown = default_body(title, inputs, generated, spec.description)
+        markdown += "".join(f"\n{image}\n" for image in shown.values() if image)
     author = inputs.get("author") or spec.author
     return Document(
         title=strip_control(title),
@@ -60,8 +65,36 @@ def render_document(
         author=strip_control(str(author)) if author else None,
         category=spec.category,
         provenance=provenance,
-        assets=dict(template.assets),
+        assets=dict(template.assets) | _drawn(charts, markdown),
     )
+
+
+def _chart_data(
+    template: LoadedTemplate, inputs: Mapping[str, Any], generated: Mapping[str, Any]
+) -> dict[str, ChartData | None]:
+    """Every chart's data, checked now so a bad one fails the render before anything is drawn."""
+    found: dict[str, ChartData | None] = {}
+    for name, chart in template.spec.charts.items():
+        source = chart.data.removeprefix("generated.")
+        value = (generated if chart.data.startswith("generated.") else inputs).get(source)
+        line = template.lines.get(f"charts.{name}")
+        where = f"{template.source_name}: charts.{name}{f' (line {line})' if line else ''}"
+        found[name] = chart_data(name, chart, value, where)
+    return found
+
+
+def _drawn(charts: dict[str, ChartData | None], markdown: str) -> dict[str, bytes]:
+    """SVG and PNG of each chart the Markdown refers to (a body may leave some out)."""
+    assets: dict[str, bytes] = {}
+    used = [c for n, c in charts.items() if c is not None and f"](charts/{n}.svg)" in markdown]
+    if used:
+        from documents.chart_draw import draw  # noqa: PLC0415 (matplotlib: slow to import)
+
+        for chart in used:
+            svg, png = draw(chart)
+            assets[f"charts/{chart.name}.svg"] = svg
+            assets[f"charts/{chart.name}.png"] = png
+    return assets
 
 
 def _first_heading(markdown: str) -> str | None:

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from documents import cron
+from documents.charts import Charts
 from documents.layout import (
     CSS_LENGTH,
     FONT_SIZE,
@@ -397,6 +398,7 @@ class TemplateSpec(Strict):
     author: str | None = Field(default=None, max_length=200)
     variables: list[Variable] = Field(default_factory=list)
     generate: dict[str, GeneratedField] = Field(default_factory=dict)
+    charts: Charts = Field(default_factory=dict)
     body: str | None = None
     export: ExportSpec = Field(default_factory=ExportSpec)
     schedule: ScheduleSpec | None = None
