@@ -304,7 +304,10 @@ def _report(args: argparse.Namespace, markdown_file: Path, baseline: Path) -> No
     )
     rounds: dict[str, list[dict[str, Any]]] = {c: [] for c in args.contenders}
     for number in range(1, args.rounds + 1):
-        for contender in args.contenders:
+        # Alternate the order (ABCD, DCBA, ...) so that a machine that speeds up or slows
+        # down during the run favours no contender.
+        order = args.contenders if number % 2 else args.contenders[::-1]
+        for contender in order:
             result = run_parallel(contender, args.processes, args.docs, markdown_file, baseline)
             rounds[contender].append(result)
             print(
@@ -343,7 +346,15 @@ def _report(args: argparse.Namespace, markdown_file: Path, baseline: Path) -> No
         ("bare", "bare-baseline"),
     ):
         if a in medians and b in medians:
-            print(f"  {a} / {b}: {medians[a] / medians[b]:.2f}x documents/min")
+            ratios = [
+                x["docs_per_min"] / y["docs_per_min"]
+                for x, y in zip(rounds[a], rounds[b], strict=True)
+            ]
+            print(
+                f"  {a} / {b}: {statistics.median(ratios):.2f}x documents/min "
+                f"(median of the rounds' ratios; each round: "
+                f"{', '.join(f'{r:.2f}' for r in ratios)})"
+            )
 
 
 if __name__ == "__main__":
