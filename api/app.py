@@ -10,6 +10,7 @@ from collections.abc import Callable
 from fastapi import Depends, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
+import console
 from api import audit, health, jobs, problems, schedules, templates, webhooks
 from api.limits import BodyLimit
 from api.params import storable_parameters
@@ -61,4 +62,5 @@ def create_app(
     ):
         app.include_router(router, responses=UNAVAILABLE_RESPONSE)
     app.include_router(health.router)
+    console.install(app)  # /console pages, and / redirecting there
     return app
