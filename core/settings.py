@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -10,6 +9,7 @@ from typing import Literal
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.cpus import usable_cpus
 from core.errors import ConfigError
 from core.model_config import ModelConfig
 
@@ -192,7 +192,7 @@ class Settings(BaseSettings):
         """Export processes a worker process starts: the setting, else its usable cores."""
         if self.export_processes is not None:
             return self.export_processes
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        return usable_cpus()
 
     def jobs_per_process(self) -> int:
         """Jobs a worker process runs at once: one with batching off, where they would only

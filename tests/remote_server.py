@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from generation.llama import usable_cpus
+from core.cpus import usable_cpus
 from generation.models import bundled_model_path
 from tests.live import free_port
 
