@@ -90,6 +90,20 @@ def _signer(request: Request) -> Signer:
     return signer
 
 
+def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+    """Every console cookie with the same flags: HttpOnly, SameSite=Lax, console paths only,
+    Secure whenever the request came over https."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=sessions.COOKIE_PATH,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+    )
+
+
 def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
@@ -173,14 +187,12 @@ def _sign_in_page(
         form_csrf=signer.mac("sign-in", value),
     )
     if fresh:
-        response.set_cookie(
+        _set_cookie(
+            request,
+            response,
             sessions.SIGN_IN_COOKIE,
             signer.dump("sign-in-cookie", {"n": value}),
-            max_age=sessions.SIGN_IN_LIFETIME_SECONDS,
-            path=sessions.COOKIE_PATH,
-            httponly=True,
-            samesite="lax",
-            secure=_secure(request),
+            sessions.SIGN_IN_LIFETIME_SECONDS,
         )
     return response
 
@@ -207,14 +219,12 @@ def sign_in(
     settings: ConsoleSettings = request.app.state.console_settings
     console_session = sessions.new_session(token.strip(), settings.session_seconds)
     response = RedirectResponse(_safe_next(next_url), status_code=303)
-    response.set_cookie(
+    _set_cookie(
+        request,
+        response,
         sessions.COOKIE,
         sessions.encode(signer, console_session),
-        max_age=settings.session_seconds,
-        path=sessions.COOKIE_PATH,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
+        settings.session_seconds,
     )
     response.delete_cookie(sessions.SIGN_IN_COOKIE, path=sessions.COOKIE_PATH)
     return response
