@@ -315,6 +315,21 @@ class ExportOptions(Strict):
     def footer_text(self) -> str:
         return "{page} / {pages}" if self.footer is None else self.footer
 
+    @property
+    def first_page_text(self) -> tuple[str, str] | None:
+        """(header, footer) of the first page when it differs from the others, else None.
+        A cover page carries none unless `first_page_header`/`first_page_footer` say so."""
+        header, footer = self.first_page_header, self.first_page_footer
+        if self.cover:
+            header = "" if header is None else header
+            footer = "" if footer is None else footer
+        if header is None and footer is None:
+            return None
+        return (
+            self.header_text if header is None else header,
+            self.footer_text if footer is None else footer,
+        )
+
 
 class ExportSpec(Strict):
     """Which formats to produce: `format` (the seed form) or `formats`, plus options."""

@@ -32,30 +32,19 @@ TEXT_PATH_FORMULAS = (
 
 
 def setup_running_text(doc: WordDocument, document: Document) -> None:
-    """Header and footer on every page; with a cover, or a first-page variant set, the first
-    page gets its own (empty under a cover). The watermark goes into every header in use."""
+    """Header and footer on every page; the first page gets its own when the options give it
+    one (`first_page_text`: a cover's is empty by default). The watermark goes into every
+    header in use."""
     options = document.options
     section = doc.sections[0]
     _fill(section.header, options.header_text, document.title)
     _fill(section.footer, options.footer_text, document.title)
-    first_page = options.cover or (
-        options.first_page_header is not None or options.first_page_footer is not None
-    )
     headers = [section.header]
-    if first_page:
+    if options.first_page_text is not None:
+        header, footer = options.first_page_text
         section.different_first_page_header_footer = True
-        header = options.first_page_header
-        footer = options.first_page_footer
-        _fill(
-            section.first_page_header,
-            "" if options.cover else options.header_text if header is None else header,
-            document.title,
-        )
-        _fill(
-            section.first_page_footer,
-            "" if options.cover else options.footer_text if footer is None else footer,
-            document.title,
-        )
+        _fill(section.first_page_header, header, document.title)
+        _fill(section.first_page_footer, footer, document.title)
         headers.append(section.first_page_header)
     if options.watermark:
         area = min(text_area(doc)).pt

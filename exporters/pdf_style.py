@@ -29,15 +29,9 @@ def page_stylesheet(css: str) -> CSS:
 def page_css(options: ExportOptions, title: str) -> str:
     families = f'{css_string(options.font)}, "Noto Sans CJK SC", sans-serif'
     header, footer = options.header_text, options.footer_text
-    first_header = options.first_page_header
-    first_footer = options.first_page_footer
-    if options.cover:  # the cover page carries no running text unless asked to
-        first_header = "" if first_header is None else first_header
-        first_footer = "" if first_footer is None else first_footer
     first = ""
-    if first_header is not None or first_footer is not None:
-        top = header if first_header is None else first_header
-        bottom = footer if first_footer is None else first_footer
+    if options.first_page_text is not None:
+        top, bottom = options.first_page_text
         first = (
             f"@page :first {{{_margin_box('top-center', top, title)}"
             f"{_margin_box('bottom-center', bottom, title)}}}"

@@ -246,6 +246,15 @@ def test_cover_has_no_running_text_but_keeps_the_watermark() -> None:
         assert _xpath(header._element, ".//v:textpath/@string") == ["草稿"]
 
 
+def test_a_cover_shows_first_page_text_when_the_options_give_it() -> None:
+    """As in the PDF: the cover's running text is empty unless first_page_* say otherwise."""
+    section = _export(cover=True, first_page_footer="Cover {pages}").sections[0]
+    assert section.first_page_header.paragraphs[0].text == ""
+    footer = section.first_page_footer._element
+    assert _xpath(footer, ".//w:instrText/text()") == [" NUMPAGES "]
+    assert section.first_page_footer.paragraphs[0].text.startswith("Cover ")
+
+
 def test_watermark_is_a_word_text_watermark() -> None:
     header = _rich("en").sections[0].header._element
     shapes = _xpath(header, ".//v:shape")
