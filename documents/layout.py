@@ -66,6 +66,10 @@ class TocOptions(_Strict):
         default=None, max_length=100, description="Default: 目录 for Chinese text, else Contents."
     )
 
+    def title_for(self, chinese: bool) -> str:
+        """The title shown: the one given, else 目录 for a Chinese document, else Contents."""
+        return self.title or ("目录" if chinese else "Contents")
+
 
 class TableOptions(_Strict):
     """How Markdown tables look; column alignment comes from the Markdown (`|---:|`)."""

@@ -53,7 +53,7 @@ def _after_title(
     toc = options.toc_options
     if toc.position == "none":
         return
-    title = toc.title or ("目录" if has_cjk(document.markdown) else "Contents")
+    title = toc.title_for(has_cjk(document.markdown))
     if add_toc(writer.paragraph, headings, toc.depth, title):
         request_field_update(doc)
         writer.page_break()

@@ -36,7 +36,7 @@ def build_html(document: Document) -> str:
     contents = ""
     if toc.position != "none":
         listed = headings[1:] if title_end else headings  # the title is not a section
-        contents = _toc(listed, toc.title or ("目录" if cjk else "Contents"), toc.depth)
+        contents = _toc(listed, toc.title_for(cjk), toc.depth)
     if options.cover:
         title_block = f'<section class="cover">{title_block}</section>'
     elif title_block:

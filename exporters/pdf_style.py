@@ -1,5 +1,6 @@
-"""Stylesheets for the PDF: the base sheet parsed once per process, the per-document page rules
-(size, margins, running header and footer, fonts) parsed once per distinct set of options."""
+"""Stylesheets for the PDF: the base sheet parsed once per process, the page rules (size,
+margins, running header and footer, fonts) parsed once per distinct text: the options and,
+where the running text shows `{title}`, the title."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def base_stylesheet() -> CSS:
 
 @lru_cache(maxsize=256)
 def page_stylesheet(css: str) -> CSS:
-    """A parsed page sheet; the same template renders with the same sheet every time."""
+    """A parsed page sheet, kept for the next document with the same page rules."""
     return CSS(string=css)
 
 

@@ -75,7 +75,7 @@ class ExportPool:
             slot.exports += 1
             if slot.exports >= self.exports_per_process:
                 slot = self._replace(slot)
-        except (EOFError, OSError, BrokenPipeError):
+        except (EOFError, OSError):  # the process died (BrokenPipeError is an OSError)
             code = slot.process.exitcode
             slot = self._replace(slot)
             raise ExportFailed(
