@@ -148,20 +148,18 @@ def _keep_version_text(source: YamlSource) -> dict[str, Any]:
 def _located(
     source: YamlSource, source_name: str, path: tuple[str | int, ...], message: str
 ) -> str:
+    """`name: a.b.0 (line N): message`, the shape of every problem the loader reports."""
     line = source.line_of(list(path))
     where = f" (line {line})" if line else ""
-    return f"{source_name}: {'.'.join(map(str, path))}{where}: {message}"
+    return f"{source_name}: {'.'.join(map(str, path)) or '(top level)'}{where}: {message}"
 
 
 def _describe(exc: ValidationError, source: YamlSource, source_name: str) -> list[str]:
     problems = []
     for error in exc.errors(include_url=False):
         loc = [part for part in error["loc"] if isinstance(part, int) or "[" not in str(part)]
-        dotted = ".".join(str(part) for part in loc) or "(top level)"
-        line = source.line_of(loc)
-        where = f" (line {line})" if line else ""
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown field"
-        problems.append(f"{source_name}: {dotted}{where}: {message}")
+        problems.append(_located(source, source_name, tuple(loc), message))
     return problems
