@@ -2,7 +2,7 @@
 
 The cookie holds the token's SHA-256 (what the registry stores, never the token), an expiry
 and a CSRF nonce, signed with HMAC-SHA256. Each request looks the token up again by that hash
-and applies the same checks as `registry.accounts.authenticate`, so revoking the token, its
+(`registry.accounts.authenticate_hash`, what `authenticate` does), so revoking the token, its
 expiry or disabling its principal ends the session at once. Signing alone cannot make a
 cookie out of a stolen database: the key is not in the database.
 
@@ -25,11 +25,10 @@ from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from registry.accounts import actor_for, hash_token
-from registry.models import ApiToken, utcnow
+from registry.accounts import authenticate_hash, hash_token
+from registry.errors import Unauthenticated
 from registry.permissions import Actor
 
 COOKIE = "autoglm_console"
@@ -124,19 +123,11 @@ def decode(signer: Signer, value: str | None) -> ConsoleSession | None:
 
 
 def actor_of(session: Session, console_session: ConsoleSession) -> Actor | None:
-    """The actor behind a session's token, or None when the token no longer authenticates:
-    the checks of `registry.accounts.authenticate`, by the stored hash."""
-    token = session.scalar(
-        select(ApiToken).where(ApiToken.token_sha256 == console_session.token_sha256)
-    )
-    if (
-        token is None
-        or token.revoked_at is not None
-        or (token.expires_at is not None and token.expires_at <= utcnow())
-        or token.principal.disabled_at is not None
-    ):
+    """The actor behind a session's token, or None when the token no longer authenticates."""
+    try:
+        return authenticate_hash(session, console_session.token_sha256)
+    except Unauthenticated:
         return None
-    return actor_for(token.principal)
 
 
 def csrf_ok(expected: str, given: str) -> bool:

@@ -51,7 +51,13 @@ def actor_for(principal: Principal) -> Actor:
 
 def authenticate(session: Session, secret: str) -> Actor:
     """The actor a bearer token stands for; one message for every failure, so none leaks."""
-    token = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == hash_token(secret)))
+    return authenticate_hash(session, hash_token(secret))
+
+
+def authenticate_hash(session: Session, token_sha256: str) -> Actor:
+    """`authenticate` by the token's stored hash (what a console session keeps, never the
+    token): a revoked or expired token or a disabled principal fails the same way."""
+    token = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == token_sha256))
     now = utcnow()
     if (
         token is None
