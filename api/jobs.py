@@ -14,8 +14,11 @@ from api.job_schemas import JobIn, JobOut
 from api.params import Offset
 from api.submissions import answered_in_memory
 from documents.spec import canonical_formats
+from registry import job_events as job_events_module
 from registry import jobs
 from registry.errors import Conflict, NotFound
+from registry.job_events import SSE_HEADERS
+from registry.permissions import Actor
 from registry.storage import ArtifactStore
 from triggers.dispatch import Dispatcher
 from triggers.submit import JobRequest, submit
@@ -87,6 +90,41 @@ def list_jobs(
 @router.get("/{job_id}", response_model=JobOut, responses={404: {}})
 def get_job(job_id: str, session: SessionDep, actor: CurrentActor) -> JobOut:
     return JobOut.of(jobs.get(session, actor, job_id))
+
+
+EVENTS_DESCRIPTION = """Server-sent events (`text/event-stream`) of the job until it ends.
+
+- `job`: `{id, template, version, status, attempts, max_attempts, requested_by, created_at,
+  started_at, finished_at, next_attempt_at, error, timings, artifacts}`, first and on every
+  change;
+- `field`: one generated field, `{name, done: false, text, tokens, seconds}` while it is being
+  written (a few times a second), then its provenance record with `done: true`;
+- `end`: `{status}` when the job has succeeded or is dead; the stream then closes.
+
+Progress is read from the database, so it comes from a worker on any host. A reconnecting
+client (`Last-Event-ID`) is sent the whole current state again.
+"""
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    summary="Follow a job live",
+    description=EVENTS_DESCRIPTION,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}, 404: {}},
+)
+def job_events(
+    job_id: str, request: Request, session: SessionDep, actor: CurrentActor
+) -> StreamingResponse:
+    job_events_module.snapshot(session, actor, job_id)  # 404 before the stream starts
+    return event_stream(request, actor, job_id)
+
+
+def event_stream(request: Request, actor: Actor, job_id: str) -> StreamingResponse:
+    stream = job_events_module.events(
+        request.app.state.sessions, actor, job_id, request.is_disconnected
+    )
+    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 @router.get(

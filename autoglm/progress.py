@@ -23,7 +23,7 @@ class FieldProgress:
         )
         self.tasks: dict[str, TaskID] = {}
 
-    def __call__(self, name: str, tokens: int, elapsed: float) -> None:
+    def __call__(self, name: str, tokens: int, elapsed: float, text: str = "") -> None:
         if name not in self.tasks:
             self.tasks[name] = self.progress.add_task(name, field=name, rate=0.0, total=None)
         rate = tokens / elapsed if elapsed > 0 else 0.0

@@ -348,7 +348,7 @@ def engine_tg(engine: BatchingEngine, requests: Sequence[GenerationRequest]) -> 
     sampled: dict[str, int] = {}
     last = 0.0
 
-    def progress(name: str, tokens: int, elapsed: float) -> None:
+    def progress(name: str, tokens: int, elapsed: float, text: str) -> None:
         nonlocal last
         last = time.perf_counter()
         first.setdefault(name, last)

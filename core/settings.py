@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(
         default=60.0, gt=0, description="A running job not renewed for this long is re-run."
     )
+    progress_interval_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description=(
+            "How often a worker writes running fields' text for the console and "
+            "`GET /jobs/{id}/events` (0: never; only finished fields are shown)."
+        ),
+    )
     database_retry_seconds: float = Field(
         default=30.0,
         ge=0,

@@ -163,6 +163,11 @@ class CompletionText:
             return self._end(all_text, "length")
         return False
 
+    @property
+    def partial(self) -> str:
+        """The text so far, for progress (an incomplete last character is left out)."""
+        return self._detokenized().decode("utf-8", errors="ignore")
+
     def cut(self) -> bool:
         """End the completion here (its context is full), as a cut-off one."""
         return self._end(self._detokenized(), "length")

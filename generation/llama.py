@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,7 +116,7 @@ class LlamaEngine:
     def _complete(self, attempt: Attempt, on_progress: ProgressCallback | None) -> GenerationResult:
         request, seed = attempt.request, attempt.seed
         started = time.perf_counter()
-        counter = _TokenCounter(request.name, started, on_progress)
+        counter = _TokenCounter(request.name, started, on_progress, self.llm.detokenize)
         try:
             response: Any = self.llm.create_chat_completion(
                 messages=chat_messages(request),  # type: ignore[arg-type]
@@ -149,13 +149,25 @@ class LlamaEngine:
 
 
 class _TokenCounter:
-    """A logits processor that changes nothing: llama.cpp calls it once per token, so it counts."""
+    """A logits processor that changes nothing: llama.cpp calls it once per token, so it counts,
+    and it sees the tokens sampled so far (after the prompt), so it tells their text too."""
 
-    def __init__(self, name: str, started: float, on_progress: ProgressCallback | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        started: float,
+        on_progress: ProgressCallback | None,
+        detokenize: Callable[[list[int]], bytes],
+    ) -> None:
         self.name, self.started, self.on_progress, self.tokens = name, started, on_progress, 0
+        self.detokenize = detokenize
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         self.tokens += 1
         if self.on_progress is not None:
-            self.on_progress(self.name, self.tokens, time.perf_counter() - self.started)
+            # Before the k-th sampling the last k-1 ids are this completion's (counted from
+            # the end: where the prompt starts depends on llama-cpp-python's prompt cache).
+            sampled = self.detokenize(list(input_ids[len(input_ids) - self.tokens + 1 :]))
+            text = sampled.decode("utf-8", errors="ignore")
+            self.on_progress(self.name, self.tokens, time.perf_counter() - self.started, text)
         return scores

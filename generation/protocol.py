@@ -44,7 +44,11 @@ class GenerationResult:
 
 
 class ProgressCallback(Protocol):
-    def __call__(self, name: str, tokens: int, elapsed: float) -> None: ...
+    """Told after each token of a field: its name, tokens so far, seconds since it started,
+    and its text so far (decoded UTF-8, an incomplete last character left out). Raising ends
+    that field (a deadline, a cancelled job)."""
+
+    def __call__(self, name: str, tokens: int, elapsed: float, text: str) -> None: ...
 
 
 class Generator(Protocol):

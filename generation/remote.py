@@ -367,7 +367,7 @@ def _read(
                 counted += 1
                 if on_progress is not None:
                     shown = max(counted, int((usage or {}).get("completion_tokens") or 0))
-                    on_progress(name, shown, time.perf_counter() - started)
+                    on_progress(name, shown, time.perf_counter() - started, "".join(parts))
             if choice.get("finish_reason"):
                 finish, done = choice["finish_reason"], True
     if not done:

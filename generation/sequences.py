@@ -211,7 +211,7 @@ class Step:
         if seq.job.on_progress is not None:
             try:
                 name = seq.job.attempt.request.name
-                seq.job.on_progress(name, seq.text.sampled, now - seq.started)
+                seq.job.on_progress(name, seq.text.sampled, now - seq.started, seq.text.partial)
             except BaseException as exc:  # e.g. the job's deadline: this field stops here
                 self._end(seq, None, exc)
                 return

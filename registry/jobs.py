@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from registry import progress
 from registry.errors import NotFound
 from registry.models import Job, JobArtifact, Team, Template, utcnow
 from registry.permissions import Actor, Permission, can
@@ -182,6 +183,7 @@ def complete(
         session.rollback()
         return False
     session.execute(delete(JobArtifact).where(JobArtifact.job_id == job_id))
+    progress.clear(session, job_id)
     session.add_all(
         JobArtifact(
             job_id=job_id,
@@ -219,6 +221,8 @@ def fail(
     recorded = _update(
         session, *_owned(job.id, attempt), error=error[:4000], lease_expires_at=None, **values
     )
+    if recorded == 1:
+        progress.clear(session, job.id)
     session.commit()
     return outcome if recorded == 1 else None
 
@@ -249,6 +253,7 @@ def bury_lost(session: Session) -> list[str]:
             lease_expires_at=None,
             error="the worker was lost during the last attempt (its lease expired)",
         )
+        progress.clear(session, *ids)
     session.commit()
     return ids
 

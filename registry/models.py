@@ -283,6 +283,22 @@ class JobArtifact(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class JobFieldProgress(Base):
+    """A generated field's text so far, while its job runs: what the console and
+    `GET /jobs/{id}/events` stream. Written by the worker a few times a second (any host),
+    removed when the job finishes; the finished text is the job's `generation` record."""
+
+    __tablename__ = "job_field_progress"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    attempt: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    tokens: Mapped[int]
+    seconds: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 SCHEDULE_SOURCES = ("template", "api")
 
 

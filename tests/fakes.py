@@ -23,7 +23,7 @@ class EchoGenerator:
         text = self.answers.get(request.name, f"generated {request.name}")
         value = json.loads(text) if request.json_schema is not None else text
         if on_progress is not None:
-            on_progress(request.name, 1, 0.01)
+            on_progress(request.name, 1, 0.01, text)
         return GenerationResult(
             name=request.name,
             text=text,

@@ -30,6 +30,7 @@ from registry.jobs import StoredArtifact
 from registry.models import Job
 from registry.storage import ArtifactStore, attempt_key
 from workers import metrics
+from workers.live import ProgressRecorder
 from workers.pipeline import artifact_stem, export_all, fill_template
 
 log = structlog.get_logger(__name__)
@@ -184,18 +185,27 @@ class JobRunner:
         lease_lost: threading.Event,
     ) -> tuple[list[dict[str, object]], list[StoredArtifact], dict[str, float]]:
         check = _checkpoint(started + job.timeout_seconds, job.timeout_seconds, lease_lost)
-        filling = time.perf_counter()
-        document = fill_template(
-            loaded,
-            job.inputs,
-            self.generator,
-            self.settings,
-            seed=job.seed,
-            on_progress=lambda _name, _tokens, _elapsed: check(),
-            done={r["name"]: FieldRecord.from_dict(r) for r in job.generation or []},
-            on_field=lambda record: self._checkpoint_field(job.id, attempt, record),
-            cache=self.cache,
+        live = ProgressRecorder(
+            self.sessions, job.id, attempt, self.settings.progress_interval_seconds
         )
+
+        def on_progress(name: str, tokens: int, elapsed: float, text: str) -> None:
+            live.update(name, tokens, elapsed, text)
+            check()
+
+        filling = time.perf_counter()
+        with live:
+            document = fill_template(
+                loaded,
+                job.inputs,
+                self.generator,
+                self.settings,
+                seed=job.seed,
+                on_progress=on_progress,
+                done={r["name"]: FieldRecord.from_dict(r) for r in job.generation or []},
+                on_field=lambda record: self._checkpoint_field(job.id, attempt, record),
+                cache=self.cache,
+            )
         filled = time.perf_counter()
         for record in document.provenance:
             if not (record.reused or record.cached):

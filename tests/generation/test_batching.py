@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -87,9 +88,13 @@ def test_eight_fields_at_once_match_one_at_a_time(
     tokens = _sample("autoglm_generation_tokens_total")
     reused = _sample("autoglm_generation_prompt_tokens_reused_total")
     progress: dict[str, list[int]] = {}
-    results = batched.generate_many(
-        requests, lambda name, n, elapsed: progress.setdefault(name, []).append(n)
-    )
+    texts: dict[str, list[str]] = {}
+
+    def seen(name: str, tokens: int, elapsed: float, text: str) -> None:
+        progress.setdefault(name, []).append(tokens)
+        texts.setdefault(name, []).append(text)
+
+    results = batched.generate_many(requests, seen)
     assert [r.name for r in results] == [r.name for r in requests]
     risks = results[-1]
     assert isinstance(risks.value, list)
@@ -99,6 +104,9 @@ def test_eight_fields_at_once_match_one_at_a_time(
         assert _same(result, _alone(sequential, request)), request.name  # exactly the same
         assert progress[request.name] == list(range(1, len(progress[request.name]) + 1))
         assert progress[request.name][-1] >= result.completion_tokens
+        so_far = texts[request.name]  # each sequence's own text, growing to its answer
+        assert all(b.startswith(a) for a, b in pairwise(so_far))
+        assert so_far[-1].strip().startswith(result.text)
     new_steps = _sample("autoglm_generation_batch_size_count") - steps
     assert (_sample("autoglm_generation_batch_size_sum") - batch_sum) / new_steps > 2
     assert _sample("autoglm_generation_queue_wait_seconds_count") - waits >= 8
@@ -159,7 +167,7 @@ def test_prompt_that_does_not_fit_now_waits_for_room() -> None:
         long_prompt = "Summarise these notes: " + "the build is green and the team is happy. " * 28
         requests = [_field(i, prompt=long_prompt, max_tokens=8) for i in range(2)]
         order: list[str] = []
-        results = engine.generate_many(requests, lambda name, n, elapsed: order.append(name))
+        results = engine.generate_many(requests, lambda name, n, elapsed, text: order.append(name))
         assert all(r.prompt_tokens > 256 and r.text for r in results)
         first = order[0]
         assert order == sorted(order, key=lambda name: name != first)  # no interleaving
@@ -215,7 +223,7 @@ def test_idle_engine_lets_the_first_field_wait_for_company() -> None:
     engine = BatchingEngine(CONFIG, BatchConfig(max_size=4, max_wait=0.6))
     events: list[tuple[str, float]] = []
 
-    def note(name: str, tokens: int, elapsed: float) -> None:
+    def note(name: str, tokens: int, elapsed: float, text: str) -> None:
         events.append((name, time.perf_counter()))
 
     try:
@@ -238,11 +246,23 @@ def test_idle_engine_lets_the_first_field_wait_for_company() -> None:
         engine.close()
 
 
+def test_the_one_at_a_time_engine_tells_the_text_so_far(sequential: LlamaEngine) -> None:
+    """`LlamaEngine` reads it from its logits processor, which runs before each sampling, so
+    its text is one token behind and starts empty, even when the prompt was cached."""
+    request = _field(3, max_tokens=24)
+    for _ in range(2):  # the second time, llama-cpp-python finds the prompt in its cache
+        texts: list[str] = []
+        result = sequential.generate(request, lambda n, t, e, text, seen=texts: seen.append(text))
+        assert texts[0] == "" and len(texts) >= result.completion_tokens
+        assert all(b.startswith(a) for a, b in pairwise(texts))
+        assert texts[-1].strip() and result.text.startswith(texts[-1].strip())
+
+
 def test_progress_error_stops_the_field_and_is_raised(batched: BatchingEngine) -> None:
     class Stop(Exception):
         pass
 
-    def stop_at_three(name: str, tokens: int, elapsed: float) -> None:
+    def stop_at_three(name: str, tokens: int, elapsed: float, text: str) -> None:
         if name == "f1" and tokens == 3:
             raise Stop("deadline")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from itertools import pairwise
 from pathlib import Path
 
 import llama_cpp
@@ -28,7 +29,13 @@ def _request(**overrides: object) -> GenerationRequest:
 
 def test_generates_text_and_records_provenance(engine: LlamaEngine) -> None:
     seen: list[int] = []
-    result = engine.generate(_request(), lambda name, tokens, elapsed: seen.append(tokens))
+    texts: list[str] = []
+
+    def progress(name: str, tokens: int, elapsed: float, text: str) -> None:
+        seen.append(tokens)
+        texts.append(text)
+
+    result = engine.generate(_request(), progress)
     assert result.text and result.value == result.text
     assert result.model == "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert engine.llm.chat_format == "chat_template.default"  # the GGUF's own chat template
@@ -37,6 +44,8 @@ def test_generates_text_and_records_provenance(engine: LlamaEngine) -> None:
     assert result.finish_reason in ("stop", "length")
     assert result.seconds > 0 and result.seed == 1234
     assert seen[-1] >= result.completion_tokens - 1 and seen == sorted(seen)
+    assert all(b.startswith(a) for a, b in pairwise(texts))
+    assert result.text.startswith(texts[-1].strip())  # the text so far grows into the answer
 
 
 def test_same_seed_repeats_and_other_seed_differs(engine: LlamaEngine) -> None:

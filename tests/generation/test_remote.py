@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,7 @@ def real(server: LlamaServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Remot
 
 @pytest.mark.model
 def test_prose_field_streams_with_progress(real: RemoteEngine, server: LlamaServer) -> None:
-    seen: list[tuple[str, int, float]] = []
+    seen: list[tuple[str, int, float, str]] = []
     result = real.generate(_request(), lambda *progress: seen.append(progress))
     assert result.text and result.value == result.text
     assert result.model == f"smollm2@127.0.0.1:{server.port}"
@@ -111,10 +112,13 @@ def test_prose_field_streams_with_progress(real: RemoteEngine, server: LlamaServ
     assert 0 < result.completion_tokens <= 24  # counted: this server streams no usage
     assert result.prompt_tokens > 0 and result.seed == 1234 and result.attempts == 1
     assert result.seconds > 0
-    counts = [tokens for _, tokens, _ in seen]
+    counts = [tokens for _, tokens, _, _ in seen]
     assert counts == list(range(1, len(counts) + 1)) and counts[-1] == result.completion_tokens
-    assert {name for name, _, _ in seen} == {"summary"}
-    assert [elapsed for _, _, elapsed in seen] == sorted(elapsed for _, _, elapsed in seen)
+    assert {name for name, _, _, _ in seen} == {"summary"}
+    assert [elapsed for _, _, elapsed, _ in seen] == sorted(elapsed for _, _, elapsed, _ in seen)
+    texts = [text for _, _, _, text in seen]  # the text so far, growing to the answer
+    assert all(b.startswith(a) for a, b in pairwise(texts))
+    assert texts[-1].strip() == result.text
 
 
 @pytest.mark.model
@@ -172,7 +176,7 @@ def test_server_killed_mid_field_then_back(
         clock=clock,
     )
 
-    def kill_on_first_token(name: str, tokens: int, elapsed: float) -> None:
+    def kill_on_first_token(name: str, tokens: int, elapsed: float, text: str) -> None:
         if tokens == 1:
             server.kill()
 
@@ -331,7 +335,9 @@ def test_stream_cut_midway_is_retried() -> None:
     replies = [Reply(chunks=["Hel"], cut=True), Reply()]
     with StubServer(replies) as stub, _engine(stub.base_url, "rcut") as engine:
         seen: list[int] = []
-        result = engine.generate(_request(), lambda name, tokens, elapsed: seen.append(tokens))
+        result = engine.generate(
+            _request(), lambda name, tokens, elapsed, text: seen.append(tokens)
+        )
     assert result.text == "Hello world." and result.attempts == 1
     assert len(stub.seen) == 2 and seen == [1, 1, 2, 3]  # the retry counts again from one
     assert len(engine.sleeps) == 1  # type: ignore[attr-defined]

@@ -29,6 +29,7 @@ TABLES = {
     "schedules",
     "webhooks",
     "generation_cache",
+    "job_field_progress",
 }
 
 
@@ -76,9 +77,14 @@ def test_migrations_match_the_models(empty_url: str) -> None:
 @pytest.mark.parametrize(
     ("target", "without"),
     [
-        ("0003", {"generation_cache"}),
-        ("0002", {"schedules", "webhooks", "generation_cache"}),
-        ("0001", {"jobs", "job_artifacts", "schedules", "webhooks", "generation_cache"}),
+        ("0004", {"job_field_progress"}),
+        ("0003", {"generation_cache", "job_field_progress"}),
+        ("0002", {"schedules", "webhooks", "generation_cache", "job_field_progress"}),
+        (
+            "0001",
+            {"jobs", "job_artifacts", "schedules", "webhooks", "generation_cache"}
+            | {"job_field_progress"},
+        ),
     ],
 )
 def test_each_revision_downgrades_alone(empty_url: str, target: str, without: set[str]) -> None:

@@ -170,7 +170,7 @@ def test_an_attempt_past_its_timeout_fails(
             for tokens in range(30):
                 time.sleep(0.05)
                 if on_progress:
-                    on_progress(request.name, tokens, 0.0)
+                    on_progress(request.name, tokens, 0.0, "x" * tokens)
             return super().generate(request, on_progress)
 
     job = queued_job(session, "flaky", team="x")

@@ -61,7 +61,12 @@ def _settings(server: LlamaServer) -> Settings:
 def _fill(loaded: LoadedTemplate, router: ModelRouter, settings: Settings) -> dict[str, str]:
     progress: list[str] = []
     document = fill_template(
-        loaded, {}, lambda: router, settings, seed=3, on_progress=lambda n, t, e: progress.append(n)
+        loaded,
+        {},
+        lambda: router,
+        settings,
+        seed=3,
+        on_progress=lambda n, t, e, text: progress.append(n),
     )
     assert {"note", "tags"} <= set(progress)  # streamed progress from either side
     return {r.name: f"{r.served_by}|{r.route}" for r in document.provenance}

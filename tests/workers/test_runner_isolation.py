@@ -102,7 +102,7 @@ class TakenOverMidway(EchoGenerator):
         for tokens in range(40):  # keep generating; the heartbeat notices within 0.1 s
             time.sleep(0.05)
             if on_progress is not None:
-                on_progress(request.name, tokens, 0.0)
+                on_progress(request.name, tokens, 0.0, "x" * tokens)
         return super().generate(request, on_progress)
 
 
