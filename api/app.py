@@ -5,7 +5,8 @@ No model is loaded here: jobs are queued and run by workers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +16,7 @@ from api import audit, health, jobs, problems, schedules, templates, webhooks
 from api.limits import BodyLimit
 from api.params import storable_parameters
 from api.problems import UNAVAILABLE_RESPONSE
+from console.previews import close as close_previews
 from core.db import make_engine, session_factory
 from core.settings import Settings, get_settings
 from registry.storage import ArtifactStore, LocalArtifactStore
@@ -27,6 +29,13 @@ Errors are JSON: `{"error": {"code": "...", "message": "...", "problems": [...]}
 A template or job you may not read answers 404, exactly like a missing one.
 While the database cannot be reached, every endpoint that needs it answers 503
 `database_unavailable` with `Retry-After`; nothing was changed."""
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Nothing to start; at shutdown, stop the console's preview export process if one ran."""
+    yield
+    close_previews(app)
 
 
 def create_app(
@@ -43,6 +52,7 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         dependencies=[Depends(storable_parameters)],
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.sessions = sessions or session_factory(make_engine(settings.database_url))

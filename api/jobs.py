@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-import structlog
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
@@ -13,18 +12,15 @@ from api.deps import CurrentActor, SessionDep, SettingsDep
 from api.job_schemas import JobIn, JobOut
 from api.params import Offset
 from api.submissions import answered_in_memory
-from documents.spec import canonical_formats
 from registry import job_events as job_events_module
 from registry import jobs
-from registry.errors import Conflict, NotFound
+from registry.artifacts import downloadable
 from registry.job_events import SSE_HEADERS
 from registry.permissions import Actor
 from registry.storage import ArtifactStore
 from triggers.dispatch import Dispatcher
 from triggers.submit import JobRequest, submit
 from triggers.tracing import trace_id_of
-
-log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -136,25 +132,8 @@ def download_artifact(
     job_id: str, format: str, request: Request, session: SessionDep, actor: CurrentActor
 ) -> Response:
     """The exported file, with its content type and a download name."""
-    job = jobs.get(session, actor, job_id)
-    try:
-        wanted = canonical_formats([format])[0]
-    except ValueError as exc:
-        raise NotFound(str(exc), "artifact_not_found") from None
-    if job.status != "succeeded":
-        raise Conflict(f"job {job_id!r} is {job.status}; it has no artifacts yet", "not_ready")
-    artifact = next((a for a in job.artifacts if a.format == wanted), None)
-    if artifact is None:
-        raise NotFound(f"job {job_id!r} has no {wanted} artifact", "artifact_not_found")
     store: ArtifactStore = request.app.state.store
-    if not store.exists(artifact.uri):
-        # Recorded but gone: data loss an operator must hear about, not a quiet 404.
-        log.error("a recorded artifact is missing from the store", job_id=job_id, uri=artifact.uri)
-        raise NotFound(
-            f"artifact {artifact.filename!r} of job {job_id!r} is recorded but missing from "
-            "the store (`autoglm admin check-artifacts` lists every such file)",
-            "artifact_missing",
-        )
+    artifact = downloadable(session, actor, store, job_id, format)
     path = store.local_path(artifact.uri)
     headers = {"ETag": f'"{artifact.sha256}"'}
     if path is not None:

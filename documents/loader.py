@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from core.errors import UserError
 from documents.charts import check_sources
 from documents.errors import RenderError, TemplateError
 from documents.sandbox import check_syntax
@@ -17,6 +19,47 @@ from documents.yaml_source import YamlProblem, YamlSource, parse_yaml
 DEFAULT_MAX_BYTES = 256 * 1024
 MAX_ASSET_BYTES = 5 * 1024 * 1024
 MAX_ASSETS_TOTAL_BYTES = 20 * 1024 * 1024
+_AT_LINE = re.compile(r" \(line (\d+)\): (.*)\Z", re.DOTALL)
+_TEXT_LINE = re.compile(r"\A(.*?) \(line (\d+)\): (.*)\Z", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem, structured so an editor can show it next to its YAML line.
+
+    ``text`` is the problem as worded in `TemplateError.problems` (unchanged); ``line`` is
+    1-based or None, ``path`` the field (`generate.summary.max_tokens`, "" for the file).
+    """
+
+    line: int | None
+    path: str
+    message: str
+    text: str
+
+
+class InvalidTemplate(TemplateError):
+    """A `TemplateError` that also carries its problems structured (`located`)."""
+
+    def __init__(self, located: list[Problem]) -> None:
+        self.located = tuple(located)
+        super().__init__([problem.text for problem in located])
+
+
+def problem_of(text: str, source_name: str = "") -> Problem:
+    """A problem line worded elsewhere (render, inputs) as a `Problem`: its first
+    "(line N)" is the line, what comes before it (less ``source_name``) the path."""
+    found = _TEXT_LINE.match(text)
+    if found is None:
+        return Problem(None, "", text.removeprefix(f"{source_name}: "), text)
+    path = found[1].removeprefix(f"{source_name}: ") if source_name else found[1]
+    return Problem(int(found[2]), path, found[3], text)
+
+
+def problems_of(error: TemplateError | UserError, source_name: str = "") -> list[Problem]:
+    """Every problem of an error, structured: exactly when the loader raised it, else parsed."""
+    if isinstance(error, InvalidTemplate):
+        return list(error.located)
+    return [problem_of(text, source_name) for text in error.problems]
 
 
 @dataclass
@@ -36,29 +79,29 @@ class LoadedTemplate:
 def load_template_text(
     text: str | bytes, source_name: str = "<template>", max_bytes: int = DEFAULT_MAX_BYTES
 ) -> LoadedTemplate:
-    """Parse and validate template text; raise `TemplateError` listing every problem."""
+    """Parse and validate template text; raise `InvalidTemplate` (a `TemplateError`) listing
+    every problem, each also structured with its line."""
     raw = text.encode("utf-8") if isinstance(text, str) else text
     _check_size(source_name, len(raw), max_bytes)
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TemplateError(f"{source_name}: not UTF-8 text (byte {exc.start})") from None
+        raise _whole(source_name, f"not UTF-8 text (byte {exc.start})") from None
     try:
         source = parse_yaml(decoded)
     except YamlProblem as exc:
         where = f" (line {exc.line})" if exc.line else ""
-        raise TemplateError(f"{source_name}{where}: {exc}") from None
+        text = f"{source_name}{where}: {exc}"
+        raise InvalidTemplate([Problem(exc.line, "", str(exc), text)]) from None
     if not isinstance(source.data, dict):
-        raise TemplateError(
-            f"{source_name}: a template must be a YAML mapping with at least `name`"
-        )
+        raise _whole(source_name, "a template must be a YAML mapping with at least `name`")
     data = _keep_version_text(source)
     try:
         spec = TemplateSpec.model_validate(data)
     except ValidationError as exc:
-        raise TemplateError(_describe(exc, source, source_name)) from None
+        raise InvalidTemplate(_describe(exc, source, source_name)) from None
     if cross := check_sources(spec):
-        raise TemplateError([_located(source, source_name, path, msg) for path, msg in cross])
+        raise InvalidTemplate([_located(source, source_name, path, msg) for path, msg in cross])
     texts = {"body": spec.body}
     texts |= {f"generate.{name}.prompt": f.prompt for name, f in spec.generate.items()}
     lines = {
@@ -85,16 +128,25 @@ def _content_line(source: YamlSource, path: tuple[str, ...]) -> int | None:
 
 def _check_jinja(loaded: LoadedTemplate, texts: dict[str, str | None]) -> None:
     """Body and prompts must compile; report every failure with its YAML line."""
-    problems = []
+    problems: list[Problem] = []
     for key, text in texts.items():
         if text is None:
             continue
+        where = f"{loaded.source_name}: {key}"
         try:
-            check_syntax(text, f"{loaded.source_name}: {key}", loaded.lines.get(key))
+            check_syntax(text, where, loaded.lines.get(key))
         except RenderError as exc:
-            problems.extend(exc.problems)
+            problems.extend(_jinja_problem(where, key, problem) for problem in exc.problems)
     if problems:
-        raise TemplateError(problems)
+        raise InvalidTemplate(problems)
+
+
+def _jinja_problem(where: str, key: str, text: str) -> Problem:
+    """The sandbox words it `where (line N): message`; "(body line N)" has no YAML line."""
+    rest = text.removeprefix(where)
+    if found := _AT_LINE.match(rest):
+        return Problem(int(found[1]), key, found[2], text)
+    return Problem(None, key, rest.removeprefix(": ").strip(), text)
 
 
 def load_template_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedTemplate:
@@ -103,7 +155,7 @@ def load_template_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Loaded
         _check_size(str(path), path.stat().st_size, max_bytes)  # before reading a huge file
         raw = path.read_bytes()
     except OSError as exc:
-        raise TemplateError(f"{path}: cannot read template ({exc.strerror})") from None
+        raise _whole(str(path), f"cannot read template ({exc.strerror})") from None
     loaded = load_template_text(raw, str(path), max_bytes)
     loaded.assets = _read_assets(path.parent, loaded.spec.assets, str(path))
     return loaded
@@ -111,9 +163,12 @@ def load_template_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Loaded
 
 def _check_size(source_name: str, size: int, max_bytes: int) -> None:
     if size > max_bytes:
-        raise TemplateError(
-            f"{source_name}: template is {size} bytes, over the {max_bytes}-byte limit"
-        )
+        raise _whole(source_name, f"template is {size} bytes, over the {max_bytes}-byte limit")
+
+
+def _whole(source_name: str, message: str, path: str = "") -> InvalidTemplate:
+    """A problem of the whole file (or of `path` without a line): `name: message`."""
+    return InvalidTemplate([Problem(None, path, message, f"{source_name}: {message}")])
 
 
 def _read_assets(folder: Path, names: list[str], source_name: str) -> dict[str, bytes]:
@@ -123,15 +178,17 @@ def _read_assets(folder: Path, names: list[str], source_name: str) -> dict[str, 
     for name in names:
         target = (root / name).resolve()
         if not target.is_relative_to(root) or not target.is_file():
-            raise TemplateError(
-                f"{source_name}: assets: {name!r} is not a file in the template folder"
+            raise _whole(
+                source_name, f"assets: {name!r} is not a file in the template folder", "assets"
             )
         size = target.stat().st_size
         total += size
         if size > MAX_ASSET_BYTES or total > MAX_ASSETS_TOTAL_BYTES:
-            raise TemplateError(
-                f"{source_name}: assets: {name!r} goes over the size limits "
-                f"({MAX_ASSET_BYTES} bytes each, {MAX_ASSETS_TOTAL_BYTES} in all)"
+            raise _whole(
+                source_name,
+                f"assets: {name!r} goes over the size limits "
+                f"({MAX_ASSET_BYTES} bytes each, {MAX_ASSETS_TOTAL_BYTES} in all)",
+                "assets",
             )
         assets[name] = target.read_bytes()
     return assets
@@ -147,14 +204,16 @@ def _keep_version_text(source: YamlSource) -> dict[str, Any]:
 
 def _located(
     source: YamlSource, source_name: str, path: tuple[str | int, ...], message: str
-) -> str:
+) -> Problem:
     """`name: a.b.0 (line N): message`, the shape of every problem the loader reports."""
     line = source.line_of(list(path))
     where = f" (line {line})" if line else ""
-    return f"{source_name}: {'.'.join(map(str, path)) or '(top level)'}{where}: {message}"
+    dotted = ".".join(map(str, path))
+    text = f"{source_name}: {dotted or '(top level)'}{where}: {message}"
+    return Problem(line, dotted, message, text)
 
 
-def _describe(exc: ValidationError, source: YamlSource, source_name: str) -> list[str]:
+def _describe(exc: ValidationError, source: YamlSource, source_name: str) -> list[Problem]:
     problems = []
     for error in exc.errors(include_url=False):
         loc = [part for part in error["loc"] if isinstance(part, int) or "[" not in str(part)]

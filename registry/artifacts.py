@@ -7,11 +7,18 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from documents.spec import canonical_formats
+from registry import jobs
+from registry.errors import Conflict, NotFound
 from registry.models import Job, JobArtifact
+from registry.permissions import Actor
 from registry.storage import ArtifactStore
+
+log = structlog.get_logger(__name__)
 
 _CHUNK = 1 << 20
 
@@ -51,3 +58,30 @@ def _sha256(store: ArtifactStore, uri: str) -> str:
         while chunk := stream.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def downloadable(
+    session: Session, actor: Actor, store: ArtifactStore, job_id: str, format: str
+) -> JobArtifact:
+    """The artifact of `job_id` in `format` that `actor` may download, or the reason why not:
+    `NotFound` (no such job for them, no such format, a recorded file gone from the store) or
+    `Conflict` (the job has not succeeded). The API and the console both serve through it."""
+    job = jobs.get(session, actor, job_id)
+    try:
+        wanted = canonical_formats([format])[0]
+    except ValueError as exc:
+        raise NotFound(str(exc), "artifact_not_found") from None
+    if job.status != "succeeded":
+        raise Conflict(f"job {job_id!r} is {job.status}; it has no artifacts yet", "not_ready")
+    artifact = next((a for a in job.artifacts if a.format == wanted), None)
+    if artifact is None:
+        raise NotFound(f"job {job_id!r} has no {wanted} artifact", "artifact_not_found")
+    if not store.exists(artifact.uri):
+        # Recorded but gone: data loss an operator must hear about, not a quiet 404.
+        log.error("a recorded artifact is missing from the store", job_id=job_id, uri=artifact.uri)
+        raise NotFound(
+            f"artifact {artifact.filename!r} of job {job_id!r} is recorded but missing from "
+            "the store (`autoglm admin check-artifacts` lists every such file)",
+            "artifact_missing",
+        )
+    return artifact

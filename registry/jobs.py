@@ -59,16 +59,26 @@ def list_jobs(
     *,
     template: str | None = None,
     status: str | None = None,
+    requested_by: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[Job]:
-    """Newest first, only jobs of templates on which `actor` holds `job:read`."""
+    """Newest first, only jobs of templates on which `actor` holds `job:read`; `since` and
+    `until` bound the creation time (inclusive, exclusive)."""
     query = select(Job).join(Template, Job.template_id == Template.id)
     query = query.join(Team, Template.owner_team_id == Team.id)
     if template is not None:
         query = query.where(Template.name == template)
     if status is not None:
         query = query.where(Job.status == status)
+    if requested_by is not None:
+        query = query.where(Job.requested_by == requested_by)
+    if since is not None:
+        query = query.where(Job.created_at >= since)
+    if until is not None:
+        query = query.where(Job.created_at < until)
     query = visible(actor, query, Permission.JOB_READ)
     query = query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
     return list(session.scalars(query))

@@ -83,12 +83,13 @@ def fits_a_phone(page: Page) -> bool:
 def test_keyboard_reaches_the_controls(page: Page, console: Console) -> None:
     sign_in(page, console, console.alice.token)
     reached = []
-    for _ in range(12):
+    for _ in range(24):
         page.keyboard.press("Tab")
         reached.append(
             page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()")
         )
-    for wanted in ("Templates", "Sign out", "q", "category", "Filter", "invoice", "weekly"):
+    every = ("Templates", "Jobs", "Webhooks", "Sign out", "q", "category", "Filter", "invoice")
+    for wanted in (*every, "weekly"):
         assert wanted in reached, reached
 
 

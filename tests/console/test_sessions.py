@@ -13,8 +13,8 @@ from pydantic import SecretStr
 import migrations
 from api.app import create_app
 from console import sessions
-from console.pages import _safe_next
 from console.sessions import ConsoleSession, ConsoleSettings, Signer
+from console.signing import _safe_next
 from core.db import make_engine, session_factory
 from core.settings import Settings
 from tests import factories

@@ -1,0 +1,206 @@
+"""Jobs: the list with filters and paging, a job's page that follows it live, its files.
+
+The job page is rendered from the database like every page; `console.js` then follows
+`/console/jobs/{id}/events` (the same stream as the API's `GET /jobs/{id}/events`, signed in
+by cookie) to grow each field's text and update the status, and reloads once the job ends so
+the finished page (provenance, PDF, downloads) is rendered by the server again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+
+from console import web
+from registry import job_events, jobs
+from registry.artifacts import downloadable
+from registry.errors import Conflict, NotFound
+from registry.job_events import SSE_HEADERS
+from registry.models import JOB_STATUSES, Job
+from registry.storage import ArtifactStore
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+PAGE_SIZE = 25
+PERIODS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
+FORMAT_LABELS = {"pdf": "PDF", "docx": "Word", "md": "Markdown"}
+
+
+def job_url(job_id: str) -> str:
+    return f"/console/jobs/{quote(job_id, safe='')}"
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def job_list(
+    request: Request,
+    session: web.DbSession,
+    *,
+    status: Annotated[str, Query(max_length=16)] = "",
+    template: Annotated[str, Query(max_length=200)] = "",
+    requester: Annotated[str, Query(max_length=100)] = "",
+    period: Annotated[str, Query(max_length=8)] = "",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> Response:
+    found = web.signed_in(request, session)
+    if isinstance(found, Response):
+        return found
+    actor, console_session = found
+    problems = []
+    if status and status not in JOB_STATUSES:
+        problems.append(f"unknown status {status!r}")
+    if period and period not in PERIODS:
+        problems.append(f"unknown period {period!r}")
+    if problems:
+        return web.bad_request(request, "; ".join(problems), actor, console_session.csrf)
+    since = datetime.now(UTC) - PERIODS[period] if period else None
+    rows = jobs.list_jobs(
+        session,
+        actor,
+        template=template.strip() or None,
+        status=status or None,
+        requested_by=requester.strip() or None,
+        since=since,
+        limit=PAGE_SIZE + 1,
+        offset=(page - 1) * PAGE_SIZE,
+    )
+    filters = {"status": status, "template": template, "requester": requester, "period": period}
+    kept = {k: v for k, v in filters.items() if v}
+    return web.render(
+        request,
+        "jobs.html",
+        title="Jobs",
+        actor=actor,
+        csrf=console_session.csrf,
+        rows=[_row(job) for job in rows[:PAGE_SIZE]],
+        filters=filters,
+        statuses=JOB_STATUSES,
+        periods=list(PERIODS),
+        page=page,
+        newer=f"/console/jobs?{urlencode({**kept, 'page': page - 1})}" if page > 1 else "",
+        older=(
+            f"/console/jobs?{urlencode({**kept, 'page': page + 1})}"
+            if len(rows) > PAGE_SIZE
+            else ""
+        ),
+        live=page == 1,
+    )
+
+
+def _row(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "url": job_url(job.id),
+        "template": job.template.name,
+        "template_url": web.template_url(job.template.name),
+        "version": job.version.version,
+        "status": job.status,
+        "attempts": job.attempts,
+        "max_attempts": job.max_attempts,
+        "requested_by": job.requested_by,
+        "created_at": job.created_at,
+        "seconds": _seconds(job),
+    }
+
+
+def _seconds(job: Job) -> str:
+    if job.started_at is None or job.finished_at is None:
+        return ""
+    return f"{(job.finished_at - job.started_at).total_seconds():.1f} s"
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(request: Request, job_id: str, session: web.DbSession) -> Response:
+    found = web.signed_in(request, session)
+    if isinstance(found, Response):
+        return found
+    actor, console_session = found
+    try:
+        job = jobs.get(session, actor, job_id)
+        snap = job_events.snapshot(session, actor, job_id)
+    except NotFound as exc:
+        return web.not_found(request, str(exc), actor, console_session.csrf)
+    files = [
+        {
+            "format": a.format,
+            "label": FORMAT_LABELS.get(a.format, a.format),
+            "filename": a.filename,
+            "size": a.size,
+            "sha256": a.sha256,
+            "url": f"{job_url(job.id)}/files/{a.format}",
+        }
+        for a in sorted(job.artifacts, key=lambda a: list(FORMAT_LABELS).index(a.format))
+    ]
+    return web.render(
+        request,
+        "job.html",
+        title=f"Job {job.id[:8]}",
+        actor=actor,
+        csrf=console_session.csrf,
+        job=_row(job),
+        detail=job,
+        fields=list(snap.fields.values()),
+        final=snap.final,
+        files=files,
+        pdf=next((f for f in files if f["format"] == "pdf"), None),
+        timings=[(k.removesuffix("_seconds").replace("_", " "), v) for k, v in job.timings.items()],
+        events_url=f"{job_url(job.id)}/events",
+    )
+
+
+@router.get("/jobs/{job_id}/events")
+def job_event_stream(request: Request, job_id: str, session: web.DbSession) -> Response:
+    """The job's live events for the page (404 for a job the actor may not see)."""
+    found = web.current(request, session)
+    if found is None:
+        return Response("signed out", status_code=401, media_type="text/plain")
+    actor, _ = found
+    try:
+        job_events.snapshot(session, actor, job_id)
+    except NotFound as exc:
+        return Response(str(exc), status_code=404, media_type="text/plain")
+    stream = job_events.events(request.app.state.sessions, actor, job_id, request.is_disconnected)
+    headers = {**web.SECURITY_HEADERS, **SSE_HEADERS}
+    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+
+
+@router.get("/jobs/{job_id}/files/{format}")
+def job_file(request: Request, job_id: str, format: str, session: web.DbSession) -> Response:
+    """A job's file: a PDF is shown in the page (inline), the others are downloads."""
+    found = web.signed_in(request, session)
+    if isinstance(found, Response):
+        return found
+    actor, console_session = found
+    store: ArtifactStore = request.app.state.store
+    try:
+        artifact = downloadable(session, actor, store, job_id, format)
+    except NotFound as exc:
+        return web.not_found(request, str(exc), actor, console_session.csrf)
+    except Conflict as exc:
+        return web.render(
+            request,
+            "error.html",
+            409,
+            title="Not ready",
+            message=str(exc),
+            actor=actor,
+            csrf=console_session.csrf,
+        )
+    inline = artifact.format == "pdf"
+    disposition = "inline" if inline else "attachment"
+    headers = {
+        "ETag": f'"{artifact.sha256}"',
+        "Content-Disposition": f"{disposition}; filename*=utf-8''{quote(artifact.filename)}",
+        "X-Content-Type-Options": "nosniff",
+        # The page that frames the PDF is ours; nothing else may frame it or run in it.
+        "Content-Security-Policy": "frame-ancestors 'self'",
+        "Cache-Control": "private, max-age=300",
+    }
+    path = store.local_path(artifact.uri)
+    if path is not None:
+        return FileResponse(path, media_type=artifact.content_type, headers=headers)
+    return StreamingResponse(
+        store.open(artifact.uri), media_type=artifact.content_type, headers=headers
+    )
