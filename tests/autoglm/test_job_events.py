@@ -58,9 +58,7 @@ def test_a_workers_fields_stream_token_by_token_to_the_api(tmp_path: Path) -> No
         last_job = next(data for name, data in reversed(events) if name == "job")
         assert {a["format"] for a in last_job["artifacts"]} == {"md", "docx"}
         stored = stack.job(job["id"])
-        assert [r["text"] for r in stored["generation"] if r["name"] == "second"] == [
-            final["text"]
-        ]
+        assert [r["text"] for r in stored["generation"] if r["name"] == "second"] == [final["text"]]
 
         again = read_events(stack, job["id"], timeout=30)  # a finished job: state, then end
         assert [name for name, _ in again] == ["job", "field", "field", "field", "end"]
