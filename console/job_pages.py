@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
-from console import web
+from console import manage, web
 from registry import job_events, jobs
 from registry.artifacts import downloadable
 from registry.errors import Conflict, NotFound
@@ -26,7 +26,7 @@ from registry.storage import ArtifactStore
 router = APIRouter(prefix="/console", include_in_schema=False)
 PAGE_SIZE = 25
 PERIODS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
-FORMAT_LABELS = {"pdf": "PDF", "docx": "Word", "md": "Markdown"}
+FORMAT_LABELS = dict(manage.FORMATS)
 
 
 def job_url(job_id: str) -> str:
@@ -176,18 +176,8 @@ def job_file(request: Request, job_id: str, format: str, session: web.DbSession)
     store: ArtifactStore = request.app.state.store
     try:
         artifact = downloadable(session, actor, store, job_id, format)
-    except NotFound as exc:
-        return web.not_found(request, str(exc), actor, console_session.csrf)
-    except Conflict as exc:
-        return web.render(
-            request,
-            "error.html",
-            409,
-            title="Not ready",
-            message=str(exc),
-            actor=actor,
-            csrf=console_session.csrf,
-        )
+    except (NotFound, Conflict) as exc:
+        return manage.refused(request, exc, actor, console_session.csrf)
     inline = artifact.format == "pdf"
     disposition = "inline" if inline else "attachment"
     headers = {

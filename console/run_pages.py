@@ -18,11 +18,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from console import web
+from console import manage, web
 from console.job_pages import FORMAT_LABELS, job_url
 from core.errors import UserError
 from core.settings import Settings
-from documents.spec import TemplateSpec, Variable, VariableType
+from documents.spec import TemplateSpec, Variable, VariableType, matches_type
 from registry import templates
 from registry.errors import NotFound
 from registry.models import Template
@@ -37,7 +37,6 @@ WIDGETS = {
     VariableType.NUMBER: "number",
     VariableType.BOOLEAN: "boolean",
 }
-JSON_SHAPES = {VariableType.LIST: list, VariableType.OBJECT: dict}
 
 
 @dataclass
@@ -107,23 +106,10 @@ def _parsed(control: Control, text: str) -> tuple[bool, Any]:
             return True, text  # an untyped value that is not JSON is taken as text
         control.error = "not valid JSON" if control.widget == "json" else "not a number"
         return False, None
-    expected = _expected(control)
-    if expected is not None and not _is(value, expected):
+    if not matches_type(VariableType(control.type), value):
         control.error = f"must be {_describe(control)}"
         return False, None
     return True, value
-
-
-def _expected(control: Control) -> type | tuple[type, ...] | None:
-    if control.widget == "integer":
-        return int
-    if control.widget == "number":
-        return (int, float)
-    return JSON_SHAPES.get(VariableType(control.type))
-
-
-def _is(value: Any, expected: type | tuple[type, ...]) -> bool:
-    return isinstance(value, expected) and not isinstance(value, bool)
 
 
 def _describe(control: Control) -> str:
@@ -151,7 +137,7 @@ def run_form(request: Request, name: str, session: web.DbSession) -> Response:
     try:
         template, spec = _runnable(session, actor, name)
     except UserError as exc:
-        return _refused(request, exc, actor, console_session.csrf)
+        return manage.refused(request, exc, actor, console_session.csrf)
     return _form(
         request,
         actor,
@@ -174,7 +160,7 @@ async def run(request: Request, name: str, session: web.DbSession) -> Response:
     try:
         template, spec = _runnable(session, actor, name)
     except UserError as exc:
-        return _refused(request, exc, actor, console_session.csrf)
+        return manage.refused(request, exc, actor, console_session.csrf)
     typed = {k.removeprefix("var."): v for k, v in values.items() if k.startswith("var.")}
     controls = controls_of(spec, typed)
     inputs = {}
@@ -210,14 +196,6 @@ async def run(request: Request, name: str, session: web.DbSession) -> Response:
         session.rollback()
         return again(str(exc))
     return RedirectResponse(job_url(submission.job.id), status_code=303)
-
-
-def _refused(request: Request, exc: UserError, actor: Actor, csrf: str) -> HTMLResponse:
-    if isinstance(exc, NotFound):
-        return web.not_found(request, str(exc), actor, csrf)
-    return web.render(
-        request, "error.html", 403, title="Refused", message=str(exc), actor=actor, csrf=csrf
-    )
 
 
 def _form(
