@@ -9,7 +9,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.params import RequestBody
-from registry.models import Job, JobArtifact
+from registry.models import Job, JobArtifact, JobCallback
 
 
 def job_url(job_id: str) -> str:
@@ -27,6 +27,36 @@ class JobIn(RequestBody):
     inputs: dict[str, Any] = Field(default_factory=dict)
     formats: list[str] | None = Field(default=None, min_length=1, max_length=3)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Receives the completion event as a signed POST (README: callbacks).",
+    )
+    priority: int | None = Field(
+        default=None, ge=0, le=9, description="0-9, higher runs first; default 7 (interactive)."
+    )
+
+
+class CallbackAttemptOut(BaseModel):
+    attempt: int
+    url: str
+    at: datetime
+    outcome: str  # delivered, failed, refused
+    status_code: int | None
+    error: str | None
+    seconds: float
+
+    @classmethod
+    def of(cls, row: JobCallback) -> CallbackAttemptOut:
+        return cls(
+            attempt=row.attempt,
+            url=row.url,
+            at=row.at,
+            outcome=row.outcome,
+            status_code=row.status_code,
+            error=row.error,
+            seconds=row.seconds,
+        )
 
 
 class ArtifactOut(BaseModel):
@@ -71,6 +101,12 @@ class JobOut(BaseModel):
     timings: dict[str, Any]
     generation: list[dict[str, Any]]
     artifacts: list[ArtifactOut]
+    priority: int
+    cancel_requested_at: datetime | None
+    files_purged_at: datetime | None
+    callback_url: str | None
+    callback_state: str | None  # pending, delivered, failed, refused; None: no callback
+    callbacks: list[CallbackAttemptOut]
 
     @classmethod
     def of(cls, job: Job) -> JobOut:
@@ -96,4 +132,10 @@ class JobOut(BaseModel):
             timings=job.timings,
             generation=job.generation,
             artifacts=[ArtifactOut.of(a) for a in job.artifacts],
+            priority=job.priority,
+            cancel_requested_at=job.cancel_requested_at,
+            files_purged_at=job.files_purged_at,
+            callback_url=job.callback_url,
+            callback_state=job.callback_state,
+            callbacks=[CallbackAttemptOut.of(c) for c in job.callbacks],
         )

@@ -24,7 +24,7 @@ from triggers.tracing import trace_id_of
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-Status = Literal["queued", "running", "succeeded", "failed", "dead"]
+Status = Literal["queued", "running", "succeeded", "failed", "dead", "cancelled"]
 
 
 @router.post(
@@ -55,6 +55,8 @@ def create_job(
         formats=body.formats,
         idempotency_key=body.idempotency_key,
         trace_id=trace_id_of(x_trace_id, traceparent),
+        callback_url=body.callback_url,
+        priority=body.priority,
     )
     answer = answered_in_memory(
         session, lambda: submit(session, actor, job_request, dispatcher, settings)

@@ -5,8 +5,8 @@ after the commit), it would submit again, and without an idempotency key that is
 document. So the answer never reads the database after the commit:
 
 - the job the submission inserts is given its template and version (already loaded by the
-  submission itself, found in the session's identity map) and its artifacts (none yet) as
-  loaded values, and its answer (`JobOut`) is built the moment its transaction commits;
+  submission itself, found in the session's identity map), its artifacts and callback
+  attempts (none yet) as loaded values, and its answer (`JobOut`) is built the moment its transaction commits;
 - a failure after that commit (the bookkeeping of a failed send, a later commit of the
   webhook's delivery time) is logged and the job is answered all the same: the sweeper
   sends a job whose message was lost, and the rest is not the client's business.
@@ -52,6 +52,7 @@ class _Watch:
         set_committed_value(instance, "template", template)
         set_committed_value(instance, "version", version)
         set_committed_value(instance, "artifacts", [])
+        set_committed_value(instance, "callbacks", [])
         self.inserted = instance
 
     def after_commit(self, session: Session) -> None:

@@ -10,9 +10,8 @@ from autoglm.runtime import ensure_migrated, require_broker, stop_on_signals
 from core.db import make_engine, session_factory
 from core.logging import configure_logging
 from core.settings import get_settings
-from triggers.cron import cron_loop
+from triggers.background import background_loops
 from triggers.dispatch import dispatcher_for
-from triggers.sweeper import sweeper_loop
 
 log = structlog.get_logger(__name__)
 
@@ -27,15 +26,7 @@ def scheduler() -> None:
     stop = stop_on_signals()
     sessions = session_factory(make_engine(settings.database_url))
     dispatcher = dispatcher_for(settings)
-    loops = [
-        cron_loop(sessions, dispatcher, settings).start(),
-        sweeper_loop(
-            sessions,
-            dispatcher,
-            interval=settings.sweep_interval_seconds,
-            resend_after=settings.resend_after_seconds,
-        ).start(),
-    ]
+    loops = background_loops(sessions, dispatcher, settings)
     log.info(
         "scheduler running",
         poll=settings.schedule_poll_seconds,

@@ -23,9 +23,9 @@ from autoglm.runtime import build_runner, ensure_migrated
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from generation.router import ModelRouter, probe_models, status_of
-from triggers.cron import cron_loop
+from triggers.background import background_loops
 from triggers.dispatch import LocalQueue
-from triggers.sweeper import sweep, sweeper_loop
+from triggers.sweeper import sweep
 
 log = structlog.get_logger(__name__)
 
@@ -71,15 +71,7 @@ def _serve_embedded(settings: Settings, host: str, port: int) -> None:
     app = create_app(
         settings, sessions=runner.sessions, dispatcher=queue, models_status=models_status
     )
-    loops = [
-        cron_loop(runner.sessions, queue, settings).start(),
-        sweeper_loop(
-            runner.sessions,
-            queue,
-            interval=settings.sweep_interval_seconds,
-            resend_after=settings.resend_after_seconds,
-        ).start(),
-    ]
+    loops = background_loops(runner.sessions, queue, settings)
     threading.Thread(target=runner.generator, name="model-warm-up", daemon=True).start()
     log.info("embedded mode: API, worker, cron and sweeper in one process", host=host, port=port)
     try:

@@ -74,6 +74,61 @@ class Settings(BaseSettings):
         default=7200, ge=10, description="Seconds before Redis redelivers an unacked task."
     )
     artifact_dir: Path = Field(default=Path("var/artifacts"), description="Where jobs' files go.")
+    s3_bucket: str | None = Field(
+        default=None,
+        description="Keep artifacts in this S3-compatible bucket (AWS S3, MinIO, Ceph, GCS in "
+        "S3 mode) instead of AUTOGLM_ARTIFACT_DIR; credentials come from the usual AWS "
+        "variables or files.",
+    )
+    s3_prefix: str = Field(default="", max_length=200, description="Key prefix in the bucket.")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="The S3 service's URL (MinIO, Ceph); default AWS."
+    )
+    s3_region: str | None = Field(default=None, description="The bucket's region.")
+    s3_presign_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=7 * 86400,
+        description="0: downloads stream through the API; N: the API answers a redirect to a "
+        "presigned URL valid N seconds (after the same permission checks).",
+    )
+    retention_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="Finished jobs, their files and cached generations are removed this many "
+        "days after they finish (a template's `retention_days` overrides it); 0 = keep forever.",
+    )
+    retention_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Jobs the sweeper removes per transaction."
+    )
+    callback_secret: str | None = Field(
+        default=None,
+        repr=False,
+        description="Signs completion callbacks (Standard Webhooks: `whsec_` + base64); "
+        "jobs with a callback_url are refused while it is unset.",
+    )
+    callback_allow_networks: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR, JSON list) callbacks may reach although private, loopback "
+        "or link-local; everything else of that kind is refused.",
+    )
+    callback_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="One callback request's timeout."
+    )
+    callback_give_up_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long a failing callback is retried (exponential backoff with jitter).",
+    )
+    secret_keys: str | None = Field(
+        default=None,
+        repr=False,
+        description="Fernet keys that encrypt webhook secrets at rest, comma-separated: the "
+        "first encrypts, all decrypt (rotation). Required once a webhook exists.",
+    )
+    cancel_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often a running job checks for a cancel."
+    )
     job_lease_seconds: float = Field(
         default=60.0, gt=0, description="A running job not renewed for this long is re-run."
     )

@@ -129,6 +129,7 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]  # updated at most once a minute
 
     principal: Mapped[Principal] = relationship(lazy="joined")
 
@@ -211,7 +212,12 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "dead")
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "dead", "cancelled")
+# Statuses a job never leaves: its completion event and callback go out once it has one.
+FINAL_STATUSES = ("succeeded", "dead", "cancelled")
+# Job priorities: 0 (lowest) to 9 (highest); workers take higher ones first.
+PRIORITY_MIN, PRIORITY_MAX = 0, 9
+CALLBACK_STATES = ("pending", "delivered", "failed", "refused")
 
 
 class Job(Base):
@@ -258,11 +264,21 @@ class Job(Base):
     generation: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     announced_at: Mapped[datetime | None] = mapped_column(index=True)  # completion published
+    priority: Mapped[int] = mapped_column(default=5, server_default="5")
+    cancel_requested_at: Mapped[datetime | None]  # a running job stops at its next check
+    # The completion callback: where it goes, and its delivery (an outbox, like announced_at).
+    callback_url: Mapped[str | None] = mapped_column(String(2000))
+    callback_state: Mapped[str | None] = mapped_column(String(16))  # None: no callback
+    callback_next_at: Mapped[datetime | None] = mapped_column(index=True)
+    files_purged_at: Mapped[datetime | None]  # an admin or retention removed the files
 
     template: Mapped[Template] = relationship(lazy="joined")
     version: Mapped[TemplateVersion] = relationship(lazy="joined")
     artifacts: Mapped[list[JobArtifact]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by="JobArtifact.format"
+    )
+    callbacks: Mapped[list[JobCallback]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="JobCallback.id"
     )
 
 
@@ -281,6 +297,23 @@ class JobArtifact(Base):
     size: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobCallback(Base):
+    """One delivery attempt of a job's completion callback: what was sent where and what came
+    back (the job page shows them)."""
+
+    __tablename__ = "job_callbacks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int]
+    url: Mapped[str] = mapped_column(String(2000))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16))  # delivered, failed, refused
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class JobFieldProgress(Base):
@@ -338,7 +371,8 @@ class Webhook(Base):
     """A named endpoint (`POST /hooks/{name}`) that turns a signed delivery into a job.
 
     `inputs` maps variable names to literals or to `$.dotted.path`s into the JSON payload.
-    The secret must be kept as given to check HMAC signatures; it is never returned again.
+    The secret is kept encrypted at rest (a key from settings; HMAC checks need it back) and
+    is never returned again.
     """
 
     __tablename__ = "webhooks"
@@ -351,7 +385,7 @@ class Webhook(Base):
     version: Mapped[str | None] = mapped_column(String(64))
     inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     formats: Mapped[list[str] | None] = mapped_column(JSON)
-    secret: Mapped[str] = mapped_column(String(200))
+    secret: Mapped[str] = mapped_column(String(1000))  # encrypted (`registry.secrets`)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("principals.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_delivery_at: Mapped[datetime | None]

@@ -31,6 +31,7 @@ class RequestEvent(BaseModel):
     formats: list[str] | None = Field(default=None, min_length=1, max_length=3)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
     callback_url: str | None = Field(default=None, max_length=2000)
+    priority: int | None = Field(default=None, ge=0, le=9)
 
     @field_validator("template", "version", "idempotency_key")
     @classmethod
@@ -73,6 +74,8 @@ def parse_request(
         formats=event.formats,
         idempotency_key=event.idempotency_key or source_key(topic, partition, offset),
         trace_id=trace_id_of(found.get("x-trace-id"), found.get("traceparent")),
+        callback_url=event.callback_url,
+        priority=event.priority,
     )
 
 
@@ -93,7 +96,8 @@ def dead_letter_headers(
 
 
 def completion_event(job: Job) -> dict[str, Any]:
-    """What the completion topic says about a finished job (`succeeded` or `dead`)."""
+    """What the completion topic (and the job's callback) says about a finished job
+    (`succeeded`, `dead` or `cancelled`)."""
     return {
         "job_id": job.id,
         "url": f"/jobs/{job.id}",

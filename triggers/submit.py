@@ -22,8 +22,9 @@ from documents.inputs import validate_inputs
 from documents.spec import RetrySpec, ScheduleSpec
 from registry import jobs, templates
 from registry.errors import Conflict, Invalid
-from registry.models import Job, Template, TemplateVersion, utcnow
+from registry.models import PRIORITY_MAX, PRIORITY_MIN, Job, Template, TemplateVersion, utcnow
 from registry.permissions import Actor, Permission
+from triggers.callback_url import checked_callback_url
 from triggers.dispatch import Dispatcher
 
 log = structlog.get_logger(__name__)
@@ -31,6 +32,7 @@ log = structlog.get_logger(__name__)
 MAX_KEY_LENGTH = 200
 # Templates without a `schedule` block get the same defaults as one that leaves them out.
 DEFAULT_TIMEOUT_SECONDS: int = ScheduleSpec.model_fields["timeout"].default
+DEFAULT_PRIORITY = 5
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class JobRequest:
     formats: list[str] | None = None
     idempotency_key: str | None = None
     trace_id: str | None = None
+    callback_url: str | None = None  # receives the completion event, signed
+    priority: int | None = None  # 0-9, higher first; None: the trigger's default
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,10 @@ def _new_job(
     key = request.idempotency_key
     if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
         raise Invalid(f"idempotency_key must be 1 to {MAX_KEY_LENGTH} characters")
+    priority = DEFAULT_PRIORITY if request.priority is None else request.priority
+    if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+        raise Invalid(f"priority must be {PRIORITY_MIN} to {PRIORITY_MAX} (higher runs first)")
+    callback_url = checked_callback_url(request.callback_url, settings)
     timeout = spec.schedule.timeout if spec.schedule else DEFAULT_TIMEOUT_SECONDS
     retry = spec.schedule.retry if spec.schedule else RetrySpec()
     job_id = uuid.uuid4().hex
@@ -152,6 +160,9 @@ def _new_job(
         retry_delay_seconds=retry.delay,
         backoff=retry.backoff,
         dispatched_at=utcnow(),
+        priority=priority,
+        callback_url=callback_url,
+        callback_state="pending" if callback_url else None,
     )
 
 
@@ -159,7 +170,9 @@ def _fingerprint(template: Template, request: JobRequest) -> str:
     """What makes two requests "the same" for an idempotency key: what was asked, not what it
     resolved to (a retry after a new version was published still finds the first job)."""
     canonical = json.dumps(
-        [template.name, request.version, request.inputs, request.formats],
+        # A callback joins the fingerprint only when given: keys made before it existed still match.
+        [template.name, request.version, request.inputs, request.formats]
+        + ([request.callback_url] if request.callback_url else []),
         sort_keys=True,
         ensure_ascii=False,
         default=str,

@@ -30,6 +30,7 @@ TABLES = {
     "webhooks",
     "generation_cache",
     "job_field_progress",
+    "job_callbacks",
 }
 
 
@@ -77,13 +78,17 @@ def test_migrations_match_the_models(empty_url: str) -> None:
 @pytest.mark.parametrize(
     ("target", "without"),
     [
-        ("0004", {"job_field_progress"}),
-        ("0003", {"generation_cache", "job_field_progress"}),
-        ("0002", {"schedules", "webhooks", "generation_cache", "job_field_progress"}),
+        ("0005", {"job_callbacks"}),
+        ("0004", {"job_field_progress", "job_callbacks"}),
+        ("0003", {"generation_cache", "job_field_progress", "job_callbacks"}),
+        (
+            "0002",
+            {"schedules", "webhooks", "generation_cache", "job_field_progress", "job_callbacks"},
+        ),
         (
             "0001",
             {"jobs", "job_artifacts", "schedules", "webhooks", "generation_cache"}
-            | {"job_field_progress"},
+            | {"job_field_progress", "job_callbacks"},
         ),
     ],
 )
