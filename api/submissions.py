@@ -6,7 +6,8 @@ document. So the answer never reads the database after the commit:
 
 - the job the submission inserts is given its template and version (already loaded by the
   submission itself, found in the session's identity map), its artifacts and callback
-  attempts (none yet) as loaded values, and its answer (`JobOut`) is built the moment its transaction commits;
+  attempts (none yet) as loaded values, and its answer (`JobOut`) is built the moment its
+  transaction commits;
 - a failure after that commit (the bookkeeping of a failed send, a later commit of the
   webhook's delivery time) is logged and the job is answered all the same: the sweeper
   sends a job whose message was lost, and the rest is not the client's business.
