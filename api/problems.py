@@ -16,7 +16,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from core.db import database_unavailable
 from core.errors import UserError
 from documents.errors import TemplateError
-from registry.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from registry.errors import (
+    Conflict,
+    Corrupt,
+    Forbidden,
+    Gone,
+    Invalid,
+    NotFound,
+    Unauthenticated,
+)
 from triggers.errors import DATABASE_UNAVAILABLE, INTERNAL_ERROR, error_code
 
 log = structlog.get_logger(__name__)
@@ -33,12 +41,14 @@ class UnsupportedMediaType(UserError):
 STATUS: list[tuple[type[UserError], int]] = [
     (NotFound, 404),
     (Conflict, 409),
+    (Gone, 410),
     (Forbidden, 403),
     (Unauthenticated, 401),
     (Invalid, 422),
     (PayloadTooLarge, 413),
     (UnsupportedMediaType, 415),
     (TemplateError, 422),
+    (Corrupt, 500),  # our stored bytes fail their SHA-256: nothing the caller can fix
 ]
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}
 INVALID_REQUEST = "invalid_request"  # the request itself (its JSON, a parameter) is malformed

@@ -38,6 +38,7 @@ DELIVERY_DOC = {
             ("X-GitHub-Delivery", "Delivery id: a repeat returns the first job."),
             ("X-Delivery-Id", "Delivery id, when there is no X-GitHub-Delivery."),
             ("Idempotency-Key", "Delivery id, when neither of the above is sent."),
+            ("X-Callback-Url", "Receives the job's completion event as a signed POST."),
         )
     ],
 }
@@ -50,7 +51,11 @@ DELIVERY_DOC = {
     responses={403: {}, 404: {}, 409: {}, 422: {}},
 )
 def create_webhook(
-    body: WebhookIn, response: Response, session: SessionDep, actor: CurrentActor
+    body: WebhookIn,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: CurrentActor,
 ) -> WebhookCreated:
     """Create a webhook (`schedule:write` on the template); the secret is shown only here."""
     hook, secret = webhooks.create(
@@ -62,6 +67,7 @@ def create_webhook(
         inputs=body.inputs,
         formats=body.formats,
         secret=body.secret,
+        settings=settings,
     )
     session.commit()
     response.headers["Location"] = webhook_url(hook.name)

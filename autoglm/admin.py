@@ -1,4 +1,5 @@
-"""`autoglm admin`: bootstrap the first admin and manage teams, principals, roles and tokens.
+"""`autoglm admin`: bootstrap the first admin and manage teams, principals, roles and tokens;
+rotate the key of stored webhook secrets; purge a job's files.
 
 These commands talk to the database directly (AUTOGLM_DATABASE_URL): whoever can run them
 on the registry host is trusted as an operator, and the audit log names them `cli:<user>`.
@@ -23,11 +24,12 @@ from autoglm.exits import exits_cleanly
 from core.db import make_engine, session_factory
 from core.errors import UserError
 from core.settings import get_settings
-from registry import accounts
+from registry import accounts, retention, webhooks
 from registry.artifacts import artifact_problems
 from registry.errors import Conflict
 from registry.models import Principal, Role, role_grants
 from registry.permissions import Actor, Permission
+from registry.secrets import key_ring
 from registry.storage import store_for
 
 app = typer.Typer(no_args_is_help=True, help="Teams, principals, roles and API tokens.")
@@ -140,6 +142,38 @@ def principal_revoke(principal: str, role: str) -> None:
     print(f"{principal!r} no longer holds {role!r}")
 
 
+@principal_app.command("list")
+@exits_cleanly
+def principal_list() -> None:
+    """Names, kinds, states, teams and roles."""
+    with registry_session() as session:
+        for p in accounts.list_principals(session):
+            state = f"disabled {p.disabled_at}" if p.disabled_at else "enabled"
+            teams = ",".join(sorted(t.name for t in p.teams))
+            roles = ",".join(sorted(r.name for r in p.roles))
+            print(f"{p.name}\t{p.kind}\t{state}\t{teams}\t{roles}")
+
+
+@principal_app.command("disable")
+@exits_cleanly
+def principal_disable(name: str) -> None:
+    """Stop every token of NAME from working, at once (audited)."""
+    _set_disabled(name, disabled=True)
+
+
+@principal_app.command("enable")
+@exits_cleanly
+def principal_enable(name: str) -> None:
+    """Let NAME's unrevoked, unexpired tokens work again (audited)."""
+    _set_disabled(name, disabled=False)
+
+
+def _set_disabled(name: str, *, disabled: bool) -> None:
+    with registry_session() as session:
+        accounts.set_disabled(session, operator(), name, disabled=disabled)
+    print(f"principal {name!r} {'disabled' if disabled else 'enabled'}")
+
+
 @role_app.command("create")
 @exits_cleanly
 def role_create(
@@ -192,7 +226,8 @@ def token_list(principal: Annotated[str | None, typer.Option()] = None) -> None:
     with registry_session() as session:
         for t in accounts.list_tokens(session, principal):
             state = "revoked" if t.revoked_at else f"expires {t.expires_at or 'never'}"
-            print(f"{t.id}\t{t.principal.name}\t{t.prefix}…\t{t.label}\t{state}")
+            used = f"last used {t.last_used_at or 'never'}"
+            print(f"{t.id}\t{t.principal.name}\t{t.prefix}…\t{t.label}\t{state}\t{used}")
 
 
 @app.command("check-artifacts")
@@ -209,6 +244,28 @@ def check_artifacts(
     if problems:
         print(f"{len(problems)} recorded artifact(s) with problems", file=sys.stderr)
         raise typer.Exit(1)
+
+
+@app.command("rotate-secrets")
+@exits_cleanly
+def rotate_secrets() -> None:
+    """Re-encrypt every webhook secret under the first key of AUTOGLM_SECRET_KEYS (plain-text
+    ones too); then older keys can be dropped from the setting."""
+    ring = key_ring(get_settings())
+    with registry_session() as session:
+        count = webhooks.rotate_secrets(session, operator(), ring)
+    print(f"{count} webhook secret(s) encrypted under the first key")
+
+
+@app.command("purge-job")
+@exits_cleanly
+def purge_job(job_id: str) -> None:
+    """Remove a finished job's files now; its downloads answer 410 `artifact_purged`."""
+    store = store_for(get_settings())
+    with registry_session() as session:
+        job = retention.purge_job(session, operator(), store, job_id)
+        purged = job.files_purged_at
+    print(f"job {job_id} files purged (at {purged})")
 
 
 def _safe(url: str) -> str:

@@ -19,13 +19,19 @@ from sqlalchemy.orm import Session
 from console import web
 from core.errors import UserError
 from registry import permissions, templates
-from registry.errors import Conflict, Forbidden, NotFound, Unauthenticated
+from registry.errors import Conflict, Corrupt, Forbidden, Gone, NotFound, Unauthenticated
 from registry.models import Template
 from registry.permissions import Actor, Permission
 
 # The export formats a schedule or webhook may ask for (canonical names, as people read them).
 FORMATS = (("pdf", "PDF"), ("docx", "Word"), ("md", "Markdown"))
-TITLES = {400: "Not accepted", 403: "Refused", 404: "Not found", 409: "Not possible now"}
+TITLES = {
+    400: "Not accepted",
+    403: "Refused",
+    404: "Not found",
+    409: "Not possible now",
+    500: "Server fault",
+}
 
 
 class FormError(UserError):
@@ -38,8 +44,10 @@ STATUS: tuple[tuple[type[UserError], int], ...] = (
     (FormError, 400),
     (NotFound, 404),
     (Conflict, 409),
+    (Gone, 410),
     (Forbidden, 403),
     (Unauthenticated, 401),
+    (Corrupt, 500),
 )
 
 

@@ -417,6 +417,13 @@ class TemplateSpec(Strict):
     body: str | None = None
     export: ExportSpec = Field(default_factory=ExportSpec)
     schedule: ScheduleSpec | None = None
+    retention_days: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Days its finished jobs and their files are kept (0 = forever); "
+        "default: the AUTOGLM_RETENTION_DAYS setting.",
+    )
     assets: list[str] = Field(
         default_factory=list, max_length=50, description="Files next to the template."
     )

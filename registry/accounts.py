@@ -1,7 +1,9 @@
 """Teams, principals, roles, grants and bearer tokens; `authenticate` turns a token into an Actor.
 
 Tokens are random 256-bit secrets shown once; only their SHA-256 is stored. A slow hash would
-add nothing for secrets of that entropy and would cost every request.
+add nothing for secrets of that entropy and would cost every request. A token's `last_used_at`
+is written at most once a minute (a conditional UPDATE), and a failed write never fails a
+request: it is a hint for operators, not an audit record.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import select
+import structlog
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from registry.audit import record
@@ -23,6 +27,9 @@ from registry.permissions import BUILTIN_ROLES, Actor, Permission, permissions_o
 
 TOKEN_PREFIX = "agl_"  # noqa: S105 (a marker for secret scanners, not a secret)
 PRINCIPAL_KINDS = ("person", "service")
+TOUCH_EVERY = timedelta(minutes=1)  # how stale `last_used_at` may get
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,29 @@ def authenticate_hash(session: Session, token_sha256: str) -> Actor:
         or token.principal.disabled_at is not None
     ):
         raise Unauthenticated("invalid, expired or revoked token", "invalid_token")
-    return actor_for(token.principal)
+    actor = actor_for(token.principal)
+    if token.last_used_at is None or token.last_used_at <= now - TOUCH_EVERY:
+        _touch(session, token.id, now)
+    return actor
+
+
+def _touch(session: Session, token_id: int, now: datetime) -> None:
+    """Record the use, unless another request did within the minute; committed at once when
+    the session holds nothing else (a read-only request never commits), else with it."""
+    stale = or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - TOUCH_EVERY)
+    try:
+        with session.begin_nested():
+            session.execute(
+                update(ApiToken)
+                .where(ApiToken.id == token_id, stale)
+                .values(last_used_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        if not (session.new or session.dirty or session.deleted):
+            session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        log.warning("could not record a token's last use", token_id=token_id, error=str(exc))
 
 
 def ensure_builtin_roles(session: Session) -> None:
@@ -238,6 +267,22 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
             details={"token_id": token.id},
         )
     return token
+
+
+def set_disabled(session: Session, actor: Actor, name: str, *, disabled: bool) -> Principal:
+    """Disable a principal (every token of theirs stops working at the next request) or
+    enable them again; audited when it changes anything. The caller commits."""
+    principal = get_principal(session, name)
+    if (principal.disabled_at is not None) == disabled:
+        return principal
+    principal.disabled_at = utcnow() if disabled else None
+    action = "principal.disable" if disabled else "principal.enable"
+    record(session, actor, action, "principal", principal.name)
+    return principal
+
+
+def list_principals(session: Session) -> list[Principal]:
+    return list(session.scalars(select(Principal).order_by(Principal.name)))
 
 
 def list_tokens(session: Session, principal_name: str | None = None) -> list[ApiToken]:

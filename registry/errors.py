@@ -29,6 +29,12 @@ class Conflict(RegistryError):
     code = "conflict"
 
 
+class Gone(RegistryError):
+    """Something that existed and was removed on purpose (a purged job's files): 410."""
+
+    code = "gone"
+
+
 class Forbidden(RegistryError):
     code = "forbidden"
 
@@ -41,3 +47,10 @@ class Invalid(RegistryError):
     """A well-formed request whose content the registry refuses (unknown role, bad name)."""
 
     code = "invalid"
+
+
+class Corrupt(RegistryError):
+    """Stored data that fails its integrity check (an artifact whose bytes no longer match its
+    recorded SHA-256): the server's fault, not the caller's, and asking again will not help."""
+
+    code = "corrupt"

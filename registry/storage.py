@@ -1,7 +1,7 @@
-"""Where artifact bytes live: local files now, object storage later, behind one small protocol.
+"""Where artifact bytes live: local files or an S3-compatible bucket, behind one small protocol.
 
-The pipeline and the API only ever see a URI string, so a bucket-backed store can replace
-the local one without touching either.
+The pipeline and the API only ever see a URI string (`file:KEY`, `s3://BUCKET/KEY`), so
+either store serves them without either knowing which.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ SCHEME = "file:"
 
 
 class ArtifactStore(Protocol):
-    def put(self, key: str, data: bytes) -> str:
+    def put(self, key: str, data: bytes, content_type: str) -> str:
         """Store `data` under `key` (``<job id>/<attempt>/<file name>``), replacing it; return
-        its URI."""
+        its URI. A store that keeps metadata records `content_type` and the SHA-256."""
         ...
 
     def open(self, uri: str) -> BinaryIO:
@@ -29,7 +29,7 @@ class ArtifactStore(Protocol):
         ...
 
     def local_path(self, uri: str) -> Path | None:
-        """The file behind `uri` when it is a local file (lets the API stream it), else None."""
+        """The file behind `uri` when it is a local file, else None."""
         ...
 
     def delete(self, uri: str) -> None:
@@ -44,10 +44,31 @@ class ArtifactStore(Protocol):
         """Whether the artifact behind `uri` is still in the store."""
         ...
 
+    def stored_sha256(self, uri: str) -> str | None:
+        """The SHA-256 (hex) the store itself keeps for `uri`, read without reading the bytes;
+        None when it keeps none (local files)."""
+        ...
+
+    def presigned_url(
+        self, uri: str, *, seconds: int, content_type: str, disposition: str
+    ) -> str | None:
+        """A URL that serves `uri` for `seconds` with these response headers, without us; None
+        when the store cannot hand one out (local files)."""
+        ...
+
 
 def store_for(settings: Settings) -> ArtifactStore:
-    """The artifact store the settings name (local files under `artifact_dir` for now)."""
+    """The bucket when `s3_bucket` is set, else local files under `artifact_dir`."""
+    if settings.s3_bucket:
+        from registry.s3_store import S3ArtifactStore  # noqa: PLC0415 (boto3 only when used)
+
+        return S3ArtifactStore.from_settings(settings)
     return LocalArtifactStore(settings.artifact_dir)
+
+
+def missing(uri: str) -> NotFound:
+    """What `open` raises for an artifact that is not (or no longer) in the store."""
+    return NotFound(f"artifact {uri!r} is missing from the store", "artifact_missing")
 
 
 def attempt_key(job_id: str, attempt: int, filename: str) -> str:
@@ -61,7 +82,8 @@ class LocalArtifactStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
 
-    def put(self, key: str, data: bytes) -> str:
+    def put(self, key: str, data: bytes, content_type: str = "") -> str:
+        """A file keeps no content type (the job's row has it), so it may be left out."""
         target = self._path_of(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, data)
@@ -70,7 +92,7 @@ class LocalArtifactStore:
     def open(self, uri: str) -> BinaryIO:
         path = self.local_path(uri)
         if path is None or not path.is_file():
-            raise NotFound(f"artifact {uri!r} is missing from the store", "artifact_missing")
+            raise missing(uri)
         return path.open("rb")
 
     def local_path(self, uri: str) -> Path | None:
@@ -95,6 +117,14 @@ class LocalArtifactStore:
     def exists(self, uri: str) -> bool:
         path = self.local_path(uri)
         return path is not None and path.is_file()
+
+    def stored_sha256(self, uri: str) -> str | None:
+        return None  # a file has no place for it; the job's row holds the one to check
+
+    def presigned_url(
+        self, uri: str, *, seconds: int, content_type: str, disposition: str
+    ) -> str | None:
+        return None
 
     def _path_of(self, key: str) -> Path:
         path = (self.root / key).resolve()

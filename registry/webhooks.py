@@ -2,7 +2,8 @@
 
 Webhooks are automation, like schedules: managing one needs `schedule:write` on its template.
 A delivery runs as the webhook's owner, so losing `job:create` later stops it at once.
-The secret is kept as given (an HMAC check needs it) and only `create` ever returns it.
+The secret is kept encrypted (`registry.secrets`: an HMAC check needs it back, a database
+dump must not show it) and only `create` ever returns it; no webhook is made without a key.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from cryptography.fernet import MultiFernet
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.errors import ConfigError
+from core.settings import Settings, get_settings
+from registry import secrets as crypto
 from registry import templates
 from registry.audit import record
 from registry.errors import Conflict, Forbidden, Invalid, NotFound
@@ -54,9 +59,18 @@ def create(
     inputs: Mapping[str, Any] | None = None,
     formats: list[str] | None = None,
     secret: str | None = None,
+    settings: Settings | None = None,
 ) -> tuple[Webhook, str]:
-    """Add a webhook owned by `actor`; returns it and its secret (shown this once).
+    """Add a webhook owned by `actor`; returns it and its secret (shown this once), stored
+    encrypted under the first of `settings.secret_keys` (the process's settings by default).
     The caller commits."""
+    ring = crypto.key_ring(settings or get_settings())
+    if ring is None:
+        raise Conflict(
+            f"webhooks need {crypto.SETTING} (Fernet keys that encrypt their secrets at rest); "
+            "an operator must set it first",
+            "secret_keys_missing",
+        )
     _check_name(name)
     row = templates.find(session, actor, template, MANAGE)
     templates.require_not_archived(row)
@@ -71,7 +85,7 @@ def create(
         version=version,
         inputs=mapping,
         formats=templates.checked_formats(formats),
-        secret=secret,
+        secret=crypto.encrypt(ring, secret),
         owner=session.get(Principal, actor.principal_id) if actor.principal_id else None,
     )
     try:
@@ -117,6 +131,34 @@ def delete(session: Session, actor: Actor, name: str) -> None:
     record(
         session, actor, "webhook.delete", "webhook", name, details={"template": hook.template.name}
     )
+
+
+def secret_of(hook: Webhook, settings: Settings) -> str:
+    """The webhook's secret in clear, for an HMAC check; `ConfigError` without its key."""
+    return crypto.decrypt(crypto.key_ring(settings), hook.secret)
+
+
+def undecryptable(session: Session, ring: MultiFernet | None) -> list[str]:
+    """Names of webhooks whose secret `ring` cannot decrypt (every encrypted one without a
+    ring): what makes startup refuse to run."""
+    problems = []
+    for name, stored in session.execute(select(Webhook.name, Webhook.secret)):
+        try:
+            crypto.decrypt(ring, stored)
+        except ConfigError:
+            problems.append(name)
+    return problems
+
+
+def rotate_secrets(session: Session, actor: Actor, ring: MultiFernet | None) -> int:
+    """Re-encrypt every webhook secret under the ring's first key (plain-text ones too), all
+    or none: a secret no key decrypts raises before anything changes. The caller commits."""
+    hooks = list(session.scalars(select(Webhook).order_by(Webhook.id).with_for_update(of=Webhook)))
+    rotated = {hook.id: crypto.rotate(ring, hook.secret) for hook in hooks}
+    for hook in hooks:
+        hook.secret = rotated[hook.id]
+    record(session, actor, "webhook.rotate_secrets", "webhook", "*", details={"count": len(hooks)})
+    return len(hooks)
 
 
 def _check_name(name: str) -> None:

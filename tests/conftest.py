@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +24,9 @@ TEMPLATES = ROOT / "templates"
 # than the default): here and in every process they start. Tests of the default model set
 # AUTOGLM_MODEL themselves.
 os.environ.setdefault("AUTOGLM_MODEL", "smollm2")
+# Webhook secrets are stored encrypted: one generated key for this run, here and in every
+# process the tests start (a test of key handling passes its own Settings).
+os.environ.setdefault("AUTOGLM_SECRET_KEYS", Fernet.generate_key().decode())
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from core.settings import Settings
 from registry.accounts import actor_for
 from registry.errors import Forbidden, Invalid, Unauthenticated
 from registry.models import Webhook, utcnow
-from registry.webhooks import is_path, path_segments, webhook_not_found
+from registry.webhooks import is_path, path_segments, secret_of, webhook_not_found
 from triggers.dispatch import Dispatcher
 from triggers.submit import JobRequest, Submission, submit
 from triggers.tracing import trace_id_of
@@ -107,7 +107,7 @@ def deliver(
     hook = session.scalar(select(Webhook).where(Webhook.name == name))
     if hook is None:
         raise webhook_not_found(name)
-    verify(hook.secret, body, headers)
+    verify(secret_of(hook, settings), body, headers)  # stored encrypted
     lowered = _lower(headers)
     inputs = map_inputs(hook.inputs, _parse(body))
     owner = hook.owner
@@ -124,6 +124,7 @@ def deliver(
         formats=hook.formats,
         idempotency_key=f"webhook:{name}:{delivery_id}" if delivery_id else None,
         trace_id=trace_id_of(lowered.get("x-trace-id"), lowered.get("traceparent")),
+        callback_url=lowered.get("x-callback-url"),  # gets the completion event, signed
     )
     submission = submit(session, actor_for(owner), request, dispatcher, settings)
     hook.last_delivery_at = utcnow()
