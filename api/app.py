@@ -12,14 +12,14 @@ from fastapi import Depends, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 import console
-from api import audit, health, jobs, problems, schedules, templates, webhooks
+from api import audit, health, job_cancel, job_purge, jobs, problems, schedules, templates, webhooks
 from api.limits import BodyLimit
 from api.params import storable_parameters
 from api.problems import UNAVAILABLE_RESPONSE
 from console.previews import close as close_previews
 from core.db import make_engine, session_factory
 from core.settings import Settings, get_settings
-from registry.storage import ArtifactStore, LocalArtifactStore
+from registry.storage import ArtifactStore, store_for
 from triggers.dispatch import Dispatcher, dispatcher_for
 
 DESCRIPTION = """Open-AutoGLM docgen: template registry and document jobs.
@@ -57,7 +57,7 @@ def create_app(
     app.state.settings = settings
     app.state.sessions = sessions or session_factory(make_engine(settings.database_url))
     app.state.dispatcher = dispatcher or dispatcher_for(settings)
-    app.state.store = store or LocalArtifactStore(settings.artifact_dir)
+    app.state.store = store or store_for(settings)  # a bucket when AUTOGLM_S3_BUCKET is set
     app.state.models_status = models_status  # the composition root knows the models
     problems.install(app)
     limit = max(settings.request_max_bytes, settings.template_max_bytes + 64 * 1024)
@@ -65,6 +65,8 @@ def create_app(
     for router in (
         templates.router,
         jobs.router,
+        job_cancel.router,
+        job_purge.router,
         webhooks.router,
         webhooks.hooks,
         schedules.router,

@@ -43,6 +43,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.run import OtherCpu  # noqa: E402
+from registry.models import FINAL_STATUSES  # noqa: E402
 from tests.autoglm.run import autoglm  # noqa: E402
 from tests.jobs_support import REPORT, STATIC  # noqa: E402
 from tests.stack import Stack, distributed_stack  # noqa: E402
@@ -82,7 +83,7 @@ def overhead(stack: Stack, runs: int) -> dict[str, float]:
     walls, left = [], []
     for n in range(runs):
         job = stack.submit({"template": "weekly", "inputs": {"team": f"team {n}"}})
-        done = stack.wait_status(job["id"], {"succeeded", "dead"}, 300)
+        done = stack.wait_status(job["id"], set(FINAL_STATUSES), 300)
         assert done["status"] == "succeeded", done["error"]
         wall = seconds(done, "created_at", "finished_at")
         timings = done["timings"]
@@ -100,7 +101,7 @@ def throughput(stack: Stack, jobs: int, start_workers: Callable[[], None] | None
     ]
     if start_workers is not None:
         start_workers()
-    finished = [stack.wait_status(i, {"succeeded", "dead"}, 600) for i in ids]
+    finished = [stack.wait_status(i, set(FINAL_STATUSES), 600) for i in ids]
     assert all(j["status"] == "succeeded" for j in finished)
     first = min(datetime.fromisoformat(j["started_at"]) for j in finished)
     last = max(datetime.fromisoformat(j["finished_at"]) for j in finished)
@@ -110,7 +111,7 @@ def throughput(stack: Stack, jobs: int, start_workers: Callable[[], None] | None
 
 
 def finished_window(stack: Stack, ids: list[str], timeout: float) -> list[dict[str, Any]]:
-    finished = [stack.wait_status(i, {"succeeded", "dead"}, timeout) for i in ids]
+    finished = [stack.wait_status(i, set(FINAL_STATUSES), timeout) for i in ids]
     failed = [j for j in finished if j["status"] != "succeeded"]
     assert not failed, failed[0]["error"]
     return finished

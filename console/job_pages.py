@@ -12,15 +12,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi.responses import HTMLResponse, StreamingResponse
 
 from console import manage, web
 from registry import job_events, jobs
-from registry.artifacts import downloadable
-from registry.errors import Conflict, NotFound
+from registry.artifacts import content_disposition, downloadable, verified_chunks
+from registry.errors import Conflict, Corrupt, NotFound
 from registry.job_events import SSE_HEADERS
 from registry.models import JOB_STATUSES, Job
+from registry.permissions import Actor
 from registry.storage import ArtifactStore
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -147,7 +148,34 @@ def job_page(request: Request, job_id: str, session: web.DbSession) -> Response:
         pdf=next((f for f in files if f["format"] == "pdf"), None),
         timings=[(k.removesuffix("_seconds").replace("_", " "), v) for k, v in job.timings.items()],
         events_url=f"{job_url(job.id)}/events",
+        cancel=_cancel_control(actor, job),
+        cancel_url=f"{job_url(job.id)}/cancel",
     )
+
+
+def _cancel_control(actor: Actor, job: Job) -> str:
+    """`offer` the Cancel button, show `cancelling` (asked, still running), or nothing."""
+    if job.status == "running" and job.cancel_requested_at is not None:
+        return "cancelling"
+    if job.status in ("queued", "running", "failed") and jobs.may_cancel(actor, job):
+        return "offer"
+    return ""
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel_job(
+    request: Request,
+    job_id: str,
+    session: web.DbSession,
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The Cancel button: the same rule and answers as `POST /jobs/{id}/cancel`."""
+
+    def change(actor: Actor) -> str:
+        jobs.cancel(session, actor, job_id, request.app.state.store)
+        return job_url(job_id)
+
+    return manage.post(request, session, csrf, change)
 
 
 @router.get("/jobs/{job_id}/events")
@@ -176,21 +204,16 @@ def job_file(request: Request, job_id: str, format: str, session: web.DbSession)
     store: ArtifactStore = request.app.state.store
     try:
         artifact = downloadable(session, actor, store, job_id, format)
-    except (NotFound, Conflict) as exc:
+        chunks = verified_chunks(store, artifact)  # through us from either store: framed inline
+    except (NotFound, Conflict, Corrupt) as exc:
         return manage.refused(request, exc, actor, console_session.csrf)
-    inline = artifact.format == "pdf"
-    disposition = "inline" if inline else "attachment"
     headers = {
         "ETag": f'"{artifact.sha256}"',
-        "Content-Disposition": f"{disposition}; filename*=utf-8''{quote(artifact.filename)}",
+        "Content-Disposition": content_disposition(artifact, inline=artifact.format == "pdf"),
+        "Content-Length": str(artifact.size),
         "X-Content-Type-Options": "nosniff",
         # The page that frames the PDF is ours; nothing else may frame it or run in it.
         "Content-Security-Policy": "frame-ancestors 'self'",
         "Cache-Control": "private, max-age=300",
     }
-    path = store.local_path(artifact.uri)
-    if path is not None:
-        return FileResponse(path, media_type=artifact.content_type, headers=headers)
-    return StreamingResponse(
-        store.open(artifact.uri), media_type=artifact.content_type, headers=headers
-    )
+    return StreamingResponse(chunks, media_type=artifact.content_type, headers=headers)

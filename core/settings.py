@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         default=None, description="The S3 service's URL (MinIO, Ceph); default AWS."
     )
     s3_region: str | None = Field(default=None, description="The bucket's region.")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto",
+        description="`path` (`host/bucket/key`) for MinIO or Ceph behind a plain host name; "
+        "`virtual` (`bucket.host/key`); `auto` lets boto3 choose.",
+    )
     s3_presign_seconds: int = Field(
         default=0,
         ge=0,
@@ -97,6 +102,9 @@ class Settings(BaseSettings):
         ge=0,
         description="Finished jobs, their files and cached generations are removed this many "
         "days after they finish (a template's `retention_days` overrides it); 0 = keep forever.",
+    )
+    retention_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often expired jobs and cache rows are removed."
     )
     retention_batch_size: int = Field(
         default=500, ge=1, le=10_000, description="Jobs the sweeper removes per transaction."
@@ -119,6 +127,9 @@ class Settings(BaseSettings):
         default=3600.0,
         gt=0,
         description="How long a failing callback is retried (exponential backoff with jitter).",
+    )
+    callback_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often due completion callbacks are sent."
     )
     secret_keys: str | None = Field(
         default=None,
@@ -186,7 +197,10 @@ class Settings(BaseSettings):
         default=2048, ge=256, description="Memory one export process may allocate (MiB)."
     )
     metrics_port: int | None = Field(
-        default=None, ge=1, le=65535, description="`autoglm worker` serves /metrics here."
+        default=None,
+        ge=1,
+        le=65535,
+        description="/metrics of `autoglm scheduler`, and `autoglm worker` (process i: port + i).",
     )
     request_max_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Cap on any API request body (bytes)."

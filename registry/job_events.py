@@ -5,7 +5,8 @@ Each poll reads the job row, its finished fields (`generation`) and the text of 
 fields (`registry.progress`) from the database, so a worker on any host is followed the same
 way. Events, in SSE form (`event:` name, `data:` JSON):
 
-- `job`: status, attempts, timings, error, artifacts — sent first and whenever one changes;
+- `job`: status, attempts, timings, cancel request, error, artifacts — sent first and whenever
+  one changes;
 - `field`: one generated field's text so far (`done: false`) or its finished record;
 - `end`: the final status, then the stream closes (a finished job answers job, fields, end).
 """
@@ -23,10 +24,10 @@ import anyio
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry import jobs, progress
-from registry.models import Job
+from registry.models import FINAL_STATUSES, Job
 from registry.permissions import Actor
 
-FINAL = frozenset({"succeeded", "dead"})
+FINAL = frozenset(FINAL_STATUSES)  # the stream ends on these (succeeded, dead, cancelled)
 POLL_SECONDS = 0.5
 KEEPALIVE_SECONDS = 15.0
 RETRY_MILLISECONDS = 2000
@@ -52,6 +53,7 @@ def job_state(job: Job) -> dict[str, Any]:
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),
         "next_attempt_at": _iso(job.next_attempt_at),
+        "cancel_requested_at": _iso(job.cancel_requested_at),
         "error": job.error,
         "timings": job.timings or {},
         "artifacts": [

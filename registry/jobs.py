@@ -11,14 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from registry import progress
-from registry.errors import NotFound
-from registry.models import Job, JobArtifact, Team, Template, utcnow
+from registry import audit, progress
+from registry.errors import Conflict, Forbidden, NotFound
+from registry.models import FINAL_STATUSES, Job, JobArtifact, Team, Template, utcnow
 from registry.permissions import Actor, Permission, can
+from registry.storage import ArtifactStore
 from registry.templates import access_of, visible
+
+log = structlog.get_logger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600.0
 EARLY_START_SLACK = timedelta(milliseconds=50)
@@ -112,9 +116,15 @@ def claim(session: Session, job_id: str, worker: str, lease_seconds: float) -> C
         and_(Job.status == "failed", Job.next_attempt_at <= now + EARLY_START_SLACK),
         and_(Job.status == "running", Job.lease_expires_at < now),
     )
+    # A cancel request blocks every claim, also of a running job whose worker went away.
     statement = (
         update(Job)
-        .where(Job.id == job_id, due, Job.attempts < Job.max_attempts)
+        .where(
+            Job.id == job_id,
+            due,
+            Job.attempts < Job.max_attempts,
+            Job.cancel_requested_at.is_(None),
+        )
         .values(
             status="running",
             attempts=Job.attempts + 1,
@@ -177,11 +187,13 @@ def complete(
 ) -> bool:
     """Mark the attempt succeeded and record its artifacts, in one transaction.
 
-    False (and nothing written) when this attempt no longer owns the job.
+    False (and nothing written) when this attempt no longer owns the job, or when a cancel
+    was requested meanwhile (then `end_cancelled` ends it).
     """
     finished = _update(
         session,
         *_owned(job_id, attempt),
+        Job.cancel_requested_at.is_(None),
         status="succeeded",
         finished_at=utcnow(),
         lease_expires_at=None,
@@ -215,7 +227,7 @@ def fail(
 ) -> FailureOutcome | None:
     """Record a failed attempt: `failed` with a backoff when attempts remain, else `dead`.
 
-    None when this attempt no longer owns the job.
+    None when this attempt no longer owns the job, or a cancel was requested (`end_cancelled`).
     """
     now = utcnow()
     if permanent or attempt >= job.max_attempts:
@@ -229,7 +241,12 @@ def fail(
             "dispatched_at": now,
         }
     recorded = _update(
-        session, *_owned(job.id, attempt), error=error[:4000], lease_expires_at=None, **values
+        session,
+        *_owned(job.id, attempt),
+        Job.cancel_requested_at.is_(None),
+        error=error[:4000],
+        lease_expires_at=None,
+        **values,
     )
     if recorded == 1:
         progress.clear(session, job.id)
@@ -250,19 +267,20 @@ def bury_lost(session: Session) -> list[str]:
     """Jobs whose worker vanished during their last attempt: mark them `dead`."""
     now = utcnow()
     lost = and_(
-        Job.status == "running", Job.lease_expires_at < now, Job.attempts >= Job.max_attempts
+        Job.status == "running",
+        Job.lease_expires_at < now,
+        Job.attempts >= Job.max_attempts,
+        Job.cancel_requested_at.is_(None),  # those end cancelled (`cancel_abandoned`)
     )
-    ids = list(session.scalars(select(Job.id).where(lost)))
+    error = "the worker was lost during the last attempt (its lease expired)"
+    return _end_all(session, lost, status="dead", finished_at=now, error=error)
+
+
+def _end_all(session: Session, where: ColumnElement[bool], **values: Any) -> list[str]:
+    """End every job matching `where` with `values`, their live text cleared; commits."""
+    ids = list(session.scalars(select(Job.id).where(where)))
     if ids:
-        _update(
-            session,
-            Job.id.in_(ids),
-            lost,
-            status="dead",
-            finished_at=now,
-            lease_expires_at=None,
-            error="the worker was lost during the last attempt (its lease expired)",
-        )
+        _update(session, Job.id.in_(ids), where, lease_expires_at=None, **values)
         progress.clear(session, *ids)
     session.commit()
     return ids
@@ -288,6 +306,7 @@ def due_for_resend(session: Session, resend_after: float, limit: int = 500) -> l
             Job.status == "running",
             Job.lease_expires_at < now,
             Job.attempts < Job.max_attempts,
+            Job.cancel_requested_at.is_(None),
             or_(never_sent, Job.dispatched_at < Job.lease_expires_at, quiet),
         ),
     )
@@ -337,7 +356,7 @@ def unannounced(session: Session, limit: int = 100) -> list[Job]:
     two bridges do not both take one (`SKIP LOCKED` on PostgreSQL; SQLite has one writer)."""
     query = (
         select(Job)
-        .where(Job.status.in_(("succeeded", "dead")), Job.announced_at.is_(None))
+        .where(Job.status.in_(FINAL_STATUSES), Job.announced_at.is_(None))
         .order_by(Job.finished_at)
         .limit(limit)
         .with_for_update(skip_locked=True, of=Job)
@@ -347,3 +366,144 @@ def unannounced(session: Session, limit: int = 100) -> list[Job]:
 
 def mark_announced(session: Session, job_ids: list[str]) -> None:
     _update(session, Job.id.in_(job_ids), announced_at=utcnow())
+
+
+# Cancellation. A job that is not running ends `cancelled` at once; a running one is asked to
+# stop (`cancel_requested_at`), and its worker, which polls for that, ends it. Every step is
+# conditional like the rest of the lifecycle, so a cancel racing a claim or a completion ends
+# in exactly one state: `complete` and `fail` refuse once a cancel was requested.
+
+CANCEL_ROUNDS = 5  # a cancel re-reads and retries while a claim or a finish moves the job
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """What a cancel did: `ended` when the job is `cancelled` now, else a running job was
+    asked to stop at its next check; `changed` is False for a repeat (nothing new done)."""
+
+    job: Job
+    ended: bool
+    changed: bool
+
+
+def may_cancel(actor: Actor, job: Job) -> bool:
+    """Who may cancel a job: holders of `job:create` on its template, and its requester."""
+    if can(actor, Permission.JOB_CREATE, access_of(job.template)):
+        return True
+    return actor.principal_id is not None and actor.principal_id == job.requested_by_id
+
+
+def cancel(
+    session: Session, actor: Actor, job_id: str, store: ArtifactStore | None = None
+) -> Cancellation:
+    """Cancel `job_id` for `actor`: `NotFound` if they may not read it, `Forbidden` if they
+    may read but not cancel it, `Conflict` (`job_finished`) once it succeeded or is dead.
+    Commits (with an audit entry); a job ended here has its stored files removed from `store`."""
+    job = get(session, actor, job_id)
+    if not may_cancel(actor, job):
+        raise Forbidden(f"{actor.name} may not cancel job {job_id!r}", "cancel_forbidden")
+    for _ in range(CANCEL_ROUNDS):
+        session.refresh(job)
+        outcome = _cancel_once(session, actor, job)
+        if outcome is None:  # the job moved on between the read and the update: read again
+            session.rollback()
+            continue
+        session.commit()
+        session.refresh(job)
+        if outcome.ended and outcome.changed and store is not None:
+            _remove_files(store, job)
+        return outcome
+    raise Conflict(f"job {job_id!r} kept changing state; try again", "job_busy")
+
+
+def _cancel_once(session: Session, actor: Actor, job: Job) -> Cancellation | None:
+    """One try: the answer for the state just read, or None when the update found it changed."""
+    if job.status == "cancelled":
+        return Cancellation(job, ended=True, changed=False)
+    if job.status not in ("queued", "failed", "running"):
+        raise Conflict(f"job {job.id!r} has already finished ({job.status})", "job_finished")
+    now = utcnow()
+    abandoned = job.status == "running" and (
+        job.lease_expires_at is None or job.lease_expires_at < now
+    )
+    if job.status == "running" and not abandoned:
+        if job.cancel_requested_at is not None:
+            return Cancellation(job, ended=False, changed=False)
+        asked = _update(
+            session,
+            *_owned(job.id, job.attempts),
+            Job.lease_expires_at >= now,
+            Job.cancel_requested_at.is_(None),
+            cancel_requested_at=now,
+            error=f"cancelled by {actor.name}",
+        )
+        ended = False
+    else:
+        waiting = (
+            and_(Job.status == "running", Job.lease_expires_at < now)  # its worker is gone
+            if abandoned
+            else Job.status.in_(("queued", "failed"))
+        )
+        asked = _update(
+            session,
+            Job.id == job.id,
+            waiting,
+            Job.attempts == job.attempts,
+            status="cancelled",
+            finished_at=now,
+            cancel_requested_at=func.coalesce(Job.cancel_requested_at, now),
+            next_attempt_at=None,
+            lease_expires_at=None,
+            error=f"cancelled by {actor.name}",
+        )
+        ended = True
+    if asked == 0:
+        return None
+    if ended:
+        progress.clear(session, job.id)
+    details = {"from": job.status, "outcome": "cancelled" if ended else "cancel requested"}
+    audit.record(session, actor, "job.cancel", "job", job.id, details=details)
+    return Cancellation(job, ended=ended, changed=True)
+
+
+def _remove_files(store: ArtifactStore, job: Job) -> None:
+    """Files an ended attempt stored but never recorded (a worker lost between the two)."""
+    for attempt in range(1, job.attempts + 1):
+        try:
+            store.delete_attempt(job.id, attempt)
+        except Exception as exc:  # best effort: the job is cancelled whatever happens here
+            log.warning("could not remove a cancelled job's files", job_id=job.id, error=str(exc))
+
+
+def cancel_requested(session: Session, job_id: str) -> bool:
+    """Whether a cancel was asked for `job_id` (the running worker polls this)."""
+    asked = session.scalar(select(Job.cancel_requested_at).where(Job.id == job_id))
+    session.rollback()  # end the read: the poll must not hold a transaction open
+    return asked is not None
+
+
+def end_cancelled(session: Session, job_id: str, attempt: int, timings: dict[str, Any]) -> bool:
+    """End attempt `attempt` `cancelled` after its cancel request (its live text cleared);
+    False when the attempt no longer owns the job or no cancel was requested."""
+    ended = _update(
+        session,
+        *_owned(job_id, attempt),
+        Job.cancel_requested_at.is_not(None),
+        status="cancelled",
+        finished_at=utcnow(),
+        lease_expires_at=None,
+        timings=timings,
+    )
+    if ended == 1:
+        progress.clear(session, job_id)
+    session.commit()
+    return ended == 1
+
+
+def cancel_abandoned(session: Session) -> list[str]:
+    """Running jobs asked to cancel whose worker went away (lease expired): end them."""
+    now = utcnow()
+    gone = and_(
+        Job.status == "running", Job.lease_expires_at < now, Job.cancel_requested_at.is_not(None)
+    )
+    return _end_all(session, gone, status="cancelled", finished_at=now)

@@ -81,7 +81,7 @@ def _answers(url: str) -> bool:
 
 def _finished(url: str, headers: dict[str, str]) -> dict[str, object] | None:
     job: dict[str, object] = httpx.get(url, headers=headers).json()
-    return job if job["status"] in {"succeeded", "dead"} else None
+    return job if job["status"] in {"succeeded", "dead", "cancelled"} else None
 
 
 def _wait(check, what, timeout=60.0):  # type: ignore[no-untyped-def]

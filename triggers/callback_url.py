@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from core.errors import ConfigError
 from core.settings import Settings
 from registry.errors import Invalid
+from triggers.callback_signing import Signer
 
 MAX_LENGTH = 2000
 
@@ -24,6 +26,12 @@ def checked_callback_url(url: str | None, settings: Settings) -> str | None:
             "so callback_url cannot be used",
             "callbacks_disabled",
         )
+    try:
+        Signer(settings.callback_secret)
+    except ConfigError as exc:  # the server's setting, named, rather than a failed delivery later
+        raise Invalid(
+            f"callbacks are misconfigured on this server: {exc}", "callbacks_disabled"
+        ) from None
     if len(url) > MAX_LENGTH or any(ord(c) <= 32 or ord(c) == 127 for c in url):
         raise Invalid(
             f"callback_url must be at most {MAX_LENGTH} characters, without spaces or "

@@ -8,8 +8,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -32,6 +31,7 @@ from registry.storage import ArtifactStore, attempt_key
 from workers import metrics
 from workers.live import ProgressRecorder
 from workers.pipeline import artifact_stem, export_all, fill_template
+from workers.watch import Watch, watching
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +44,10 @@ class JobTimeout(AutoglmError):
 
 class LeaseLost(AutoglmError):
     """This attempt's lease expired and another attempt owns the job now."""
+
+
+class JobCancelled(AutoglmError):
+    """Someone asked to cancel the job (`POST /jobs/{id}/cancel`): the attempt stops."""
 
 
 @dataclass
@@ -126,13 +130,14 @@ class JobRunner:
         session.commit()
         log.info("job started", template=template, version=job.version.version)
         self._remove_earlier_attempts(job.id, attempt)
+        watch = Watch()
         try:
-            with self._heartbeat(job.id, attempt) as lease_lost:
-                generation, artifacts, timings = self._produce(
-                    job, attempt, loaded, started, lease_lost
-                )
+            with watching(self.sessions, self.settings, job.id, attempt, watch):
+                generation, artifacts, timings = self._produce(job, attempt, loaded, started, watch)
         except Exception as exc:
-            self._failed(session, job, attempt, exc, time.perf_counter() - started)
+            # A cancel may surface as another error (a field cut short, say): the request wins.
+            if not (watch.cancelled.is_set() and self._cancelled(session, job, attempt, started)):
+                self._failed(session, job, attempt, exc, time.perf_counter() - started)
             return
         timings["total_seconds"] = round(time.perf_counter() - started, 4)
         try:
@@ -154,10 +159,23 @@ class JobRunner:
             metrics.JOB_SECONDS.labels(template, "succeeded").observe(timings["total_seconds"])
             metrics.ATTEMPTS.labels("succeeded").inc()
             log.info("job succeeded", artifacts=[a.uri for a in artifacts], **timings)
-        else:
+        elif not self._cancelled(session, job, attempt, started):  # a cancel won the race?
             self._discard(job.id, attempt)
             metrics.ATTEMPTS.labels("lost").inc()
             log.warning("job was taken over while running; this attempt's result is dropped")
+
+    def _cancelled(self, session: Session, job: Job, attempt: int, started: float) -> bool:
+        """End the attempt `cancelled` if a cancel was requested, its files removed; False
+        when no cancel is on record (or another attempt owns the job)."""
+        session.rollback()
+        total = round(time.perf_counter() - started, 4)
+        if not jobs.end_cancelled(session, job.id, attempt, {"total_seconds": total}):
+            return False
+        self._discard(job.id, attempt)
+        metrics.ATTEMPTS.labels("cancelled").inc()
+        metrics.JOB_SECONDS.labels(job.template.name, "cancelled").observe(total)
+        log.info("job cancelled", seconds=total)
+        return True
 
     def _discard(self, job_id: str, attempt: int) -> None:
         """Remove this attempt's own files, its result not recorded (best effort). Only its
@@ -182,9 +200,9 @@ class JobRunner:
         attempt: int,
         loaded: LoadedTemplate,
         started: float,
-        lease_lost: threading.Event,
+        watch: Watch,
     ) -> tuple[list[dict[str, object]], list[StoredArtifact], dict[str, float]]:
-        check = _checkpoint(started + job.timeout_seconds, job.timeout_seconds, lease_lost)
+        check = _checkpoint(started + job.timeout_seconds, job.timeout_seconds, watch)
         live = ProgressRecorder(
             self.sessions, job.id, attempt, self.settings.progress_interval_seconds
         )
@@ -243,7 +261,8 @@ class JobRunner:
             exporter, data = item.exporter, item.data
             filename = f"{stem}.{exporter.extension}"
             # Per attempt, so an attempt that lost its lease never touches the winner's files.
-            uri = self.store.put(attempt_key(job.id, attempt, filename), data)
+            key = attempt_key(job.id, attempt, filename)
+            uri = self.store.put(key, data, exporter.media_type)
             digest = hashlib.sha256(data).hexdigest()
             stored.append(
                 StoredArtifact(exporter.name, filename, uri, exporter.media_type, len(data), digest)
@@ -260,7 +279,8 @@ class JobRunner:
         session.rollback()
         outcome = jobs.fail(session, job, attempt, error, permanent=permanent)
         if outcome is None:
-            log.warning("job failed after it was taken over", error=error)
+            if not self._cancelled(session, job, attempt, time.perf_counter() - seconds):
+                log.warning("job failed after it was taken over", error=error)
             return
         metrics.ATTEMPTS.labels(outcome.status).inc()
         metrics.JOB_SECONDS.labels(job.template.name, outcome.status).observe(seconds)
@@ -273,41 +293,17 @@ class JobRunner:
         except Exception as send_error:
             log.warning("retry send failed; the sweeper will resend", error=str(send_error))
 
-    @contextmanager
-    def _heartbeat(self, job_id: str, attempt: int) -> Iterator[threading.Event]:
-        """Renew the lease every third of its length while the attempt runs; the event it
-        yields is set when another attempt has taken the job over."""
-        stop, lost = threading.Event(), threading.Event()
-        interval = self.settings.job_lease_seconds / 3
 
-        def beat() -> None:
-            while not stop.wait(interval):
-                try:
-                    with self.sessions() as session:
-                        if not jobs.renew_lease(
-                            session, job_id, attempt, self.settings.job_lease_seconds
-                        ):
-                            lost.set()
-                            return
-                except Exception as exc:  # the database blinked: try again next beat
-                    log.warning("lease renewal failed", job_id=job_id, error=str(exc))
-
-        thread = threading.Thread(target=beat, name=f"lease-{job_id}", daemon=True)
-        thread.start()
-        try:
-            yield lost
-        finally:
-            stop.set()
-            thread.join()
-
-
-def _checkpoint(deadline: float, timeout: int, lease_lost: threading.Event) -> Callable[[], None]:
-    """Called between steps and on every generated token: stop when out of time or owner."""
+def _checkpoint(deadline: float, timeout: int, watch: Watch) -> Callable[[], None]:
+    """Called between steps and on every generated token: stop when cancelled, out of time
+    or no longer the owner."""
 
     def check() -> None:
+        if watch.cancelled.is_set():
+            raise JobCancelled("the job was cancelled")
         if time.perf_counter() > deadline:
             raise JobTimeout(f"the job ran past its timeout of {timeout} s")
-        if lease_lost.is_set():
+        if watch.lost.is_set():
             raise LeaseLost("another attempt took the job over (this one's lease expired)")
 
     return check

@@ -19,6 +19,6 @@ FIELD_SECONDS = Histogram(
 TOKENS = Counter("autoglm_tokens_generated_total", "Completion tokens generated.", ["template"])
 ATTEMPTS = Counter(
     "autoglm_job_attempts_total",
-    "Finished job attempts by outcome (succeeded, failed, dead, lost).",
+    "Finished job attempts by outcome (succeeded, failed, dead, cancelled, lost).",
     ["outcome"],
 )

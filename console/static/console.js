@@ -1,7 +1,8 @@
 // The console's only script, and only for live data: pages work without it.
 // - A job page with [data-events] follows the job's server-sent events: the status and each
 //   generated field's text grow in place; when the job ends the page reloads, so the server
-//   renders the finished job (provenance, PDF, downloads).
+//   renders the finished job (provenance, PDF, downloads). A cancel asked elsewhere turns the
+//   Cancel button into "cancelling…"; `cancelled` ends the stream like any final status.
 // - A list with [data-refresh] re-reads its own URL every few seconds and swaps the table body.
 "use strict";
 
@@ -19,6 +20,10 @@
       status.className = "status status-" + job.status;
       setText("[data-job-attempts]", job.attempts + "/" + job.max_attempts);
       setText("[data-job-started]", job.started_at ? job.started_at.slice(0, 16).replace("T", " ") + " UTC" : "");
+      var cancel = document.querySelector("[data-job-cancel]");
+      if (cancel && job.cancel_requested_at) {
+        cancel.outerHTML = '<span class="muted" data-job-cancelling>cancelling…</span>';
+      }
     });
     source.addEventListener("field", function (event) {
       var field = JSON.parse(event.data);
