@@ -9,14 +9,14 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 
 from api.problems import RETRY_AFTER_SECONDS, UNAVAILABLE_RESPONSE
 from core.db import database_unavailable
 from registry.jobs import counts_by_status
-from registry.models import JOB_STATUSES
+from registry.models import CALLBACK_STATES, JOB_STATUSES, Job
 from triggers.dispatch import Dispatcher
 
 router = APIRouter(tags=["health"])
@@ -63,7 +63,8 @@ def readyz(request: Request) -> JSONResponse:
 
 
 class JobStateCollector(Collector):
-    """Jobs by status and queue depth, read at scrape time (they live in the database/broker)."""
+    """Jobs by status, callbacks by state and queue depth, read at scrape time: they live in
+    the database and the broker, so they agree whichever process (or replica) is scraped."""
 
     def __init__(self, sessions: sessionmaker[Session], dispatcher: Dispatcher) -> None:
         self.sessions = sessions
@@ -71,11 +72,26 @@ class JobStateCollector(Collector):
 
     def collect(self) -> Any:
         jobs = GaugeMetricFamily("autoglm_jobs", "Jobs by status.", labels=["status"])
+        callbacks = GaugeMetricFamily(
+            "autoglm_job_callbacks",
+            "Jobs with a completion callback, by its state.",
+            labels=["state"],
+        )
         with self.sessions() as session:
             counts = counts_by_status(session)
+            states = dict(
+                session.execute(
+                    select(Job.callback_state, func.count())
+                    .where(Job.callback_state.is_not(None))
+                    .group_by(Job.callback_state)
+                ).all()
+            )
         for status in JOB_STATUSES:
             jobs.add_metric([status], counts.get(status, 0))
+        for state in CALLBACK_STATES:
+            callbacks.add_metric([state], states.get(state, 0))
         yield jobs
+        yield callbacks
         try:
             depth = self.dispatcher.depth()
         except Exception:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 
 from api.deps import CurrentActor, SessionDep, SettingsDep
 from api.job_schemas import JobIn, JobOut
@@ -14,10 +13,11 @@ from api.params import Offset
 from api.submissions import answered_in_memory
 from registry import job_events as job_events_module
 from registry import jobs
-from registry.artifacts import downloadable
+from registry.artifacts import content_disposition, downloadable, presigned, verified_chunks
 from registry.job_events import SSE_HEADERS
 from registry.permissions import Actor
 from registry.storage import ArtifactStore
+from triggers import priorities
 from triggers.dispatch import Dispatcher
 from triggers.submit import JobRequest, submit
 from triggers.tracing import trace_id_of
@@ -56,7 +56,7 @@ def create_job(
         idempotency_key=body.idempotency_key,
         trace_id=trace_id_of(x_trace_id, traceparent),
         callback_url=body.callback_url,
-        priority=body.priority,
+        priority=priorities.INTERACTIVE if body.priority is None else body.priority,
     )
     answer = answered_in_memory(
         session, lambda: submit(session, actor, job_request, dispatcher, settings)
@@ -97,7 +97,8 @@ EVENTS_DESCRIPTION = """Server-sent events (`text/event-stream`) of the job unti
   change;
 - `field`: one generated field, `{name, done: false, text, tokens, seconds}` while it is being
   written (a few times a second), then its provenance record with `done: true`;
-- `end`: `{status}` when the job has succeeded or is dead; the stream then closes.
+- `end`: `{status}` when the job has succeeded, is dead or was cancelled; the stream then
+  closes.
 
 Progress is read from the database, so it comes from a worker on any host. A reconnecting
 client (`Last-Event-ID`) is sent the whole current state again.
@@ -128,21 +129,34 @@ def event_stream(request: Request, actor: Actor, job_id: str) -> StreamingRespon
 @router.get(
     "/{job_id}/artifacts/{format}",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}, 404: {}, 409: {}},
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        307: {"description": "With `AUTOGLM_S3_PRESIGN_SECONDS`: a presigned URL of the file."},
+        404: {},
+        409: {},
+        500: {"description": "`artifact_corrupt`: the stored file fails its SHA-256 check."},
+    },
 )
 def download_artifact(
-    job_id: str, format: str, request: Request, session: SessionDep, actor: CurrentActor
+    job_id: str,
+    format: str,
+    request: Request,
+    session: SessionDep,
+    actor: CurrentActor,
+    settings: SettingsDep,
 ) -> Response:
-    """The exported file, with its content type and a download name."""
+    """The exported file, with its content type and a download name, checked against its
+    recorded SHA-256; with presigned downloads on, a redirect to the bucket instead."""
     store: ArtifactStore = request.app.state.store
     artifact = downloadable(session, actor, store, job_id, format)
-    path = store.local_path(artifact.uri)
-    headers = {"ETag": f'"{artifact.sha256}"'}
-    if path is not None:
-        return FileResponse(
-            path, media_type=artifact.content_type, filename=artifact.filename, headers=headers
-        )
-    headers["Content-Disposition"] = f"attachment; filename*=utf-8''{quote(artifact.filename)}"
+    seconds = settings.s3_presign_seconds
+    if seconds > 0 and (url := presigned(store, artifact, seconds)):
+        return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
+    headers = {
+        "ETag": f'"{artifact.sha256}"',
+        "Content-Disposition": content_disposition(artifact),
+        "Content-Length": str(artifact.size),
+    }
     return StreamingResponse(
-        store.open(artifact.uri), media_type=artifact.content_type, headers=headers
+        verified_chunks(store, artifact), media_type=artifact.content_type, headers=headers
     )

@@ -1,12 +1,15 @@
 """`autoglm scheduler`: the loops that only enqueue: cron fires, and the sweeper (lost messages,
-dead workers). Safe to run more than one: each cron tick is claimed once in the database."""
+dead workers). Safe to run more than one: each cron tick is claimed once in the database.
+
+With AUTOGLM_METRICS_PORT it serves /metrics there: the outbound loops it runs (callbacks,
+retention) count their work in this process, so Prometheus must scrape it too."""
 
 from __future__ import annotations
 
 import structlog
 
 from autoglm.exits import exits_cleanly
-from autoglm.runtime import ensure_migrated, require_broker, stop_on_signals
+from autoglm.runtime import ensure_migrated, require_broker, serve_metrics, stop_on_signals
 from core.db import make_engine, session_factory
 from core.logging import configure_logging
 from core.settings import get_settings
@@ -27,6 +30,8 @@ def scheduler() -> None:
     sessions = session_factory(make_engine(settings.database_url))
     dispatcher = dispatcher_for(settings)
     loops = background_loops(sessions, dispatcher, settings)
+    if settings.metrics_port:
+        serve_metrics(settings.metrics_port, settings.api_host)
     log.info(
         "scheduler running",
         poll=settings.schedule_poll_seconds,

@@ -54,7 +54,9 @@ def _serve_embedded(settings: Settings, host: str, port: int) -> None:
     queue_holder: list[LocalQueue] = []
     runner = build_runner(
         settings,
-        lambda job_id, delay: queue_holder[0].send(job_id, delay=delay),
+        lambda job_id, delay, priority: queue_holder[0].send(
+            job_id, delay=delay, priority=priority
+        ),
         f"{socket.gethostname()}:{os.getpid()}:embedded",
     )
     queue = LocalQueue(runner.run, workers=settings.jobs_per_process()).start()

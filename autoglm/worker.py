@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
-import time
 from typing import Annotated
 
 import structlog
 import typer
-from prometheus_client import start_http_server
 
 from autoglm.deployment import ConfigOption, check_memory, load_deployment
 from autoglm.exits import exits_cleanly
-from autoglm.runtime import build_runner, ensure_migrated, require_broker
+from autoglm.runtime import build_runner, ensure_migrated, require_broker, serve_metrics
 from autoglm.supervisor import is_worker_process, mark_ready, supervise
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
@@ -45,23 +42,6 @@ def worker(
     _run_process(settings)
 
 
-def _serve_metrics(port: int, host: str) -> None:
-    """/metrics on `port`, as soon as it is free: after a reload the process this one
-    replaces may hold it until its last job is done."""
-
-    def bind() -> None:
-        while True:
-            try:
-                start_http_server(port, addr=host)
-            except OSError:
-                time.sleep(1)
-                continue
-            log.info("worker metrics", port=port)
-            return
-
-    threading.Thread(target=bind, name="metrics-bind", daemon=True).start()
-
-
 def _run_process(settings: Settings) -> None:
     """One Celery worker whose job threads share this process's model: the fields of every
     running job go into the same batches, and an export never holds up the model's loop."""
@@ -70,13 +50,17 @@ def _run_process(settings: Settings) -> None:
     app = make_celery(settings)
     name = f"{socket.gethostname()}:{os.getpid()}"
     queue = CeleryDispatcher(app)
-    runner = build_runner(settings, lambda job_id, delay: queue.send(job_id, delay=delay), name)
+    runner = build_runner(
+        settings,
+        lambda job_id, delay, priority: queue.send(job_id, delay=delay, priority=priority),
+        name,
+    )
     runner.generator()
     mark_ready()
     jobs = settings.jobs_per_process()
     log.info("worker process ready; model loaded", pid=os.getpid(), jobs_at_once=jobs)
     if settings.metrics_port:
-        _serve_metrics(settings.metrics_port, settings.api_host)
+        serve_metrics(settings.metrics_port, settings.api_host)
     register(app, runner)
     app.worker_main(
         [

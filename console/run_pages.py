@@ -27,6 +27,7 @@ from registry import templates
 from registry.errors import NotFound
 from registry.models import Template
 from registry.permissions import Actor, Permission
+from triggers import priorities
 from triggers.dispatch import Dispatcher
 from triggers.submit import JobRequest, submit
 
@@ -189,7 +190,13 @@ async def run(request: Request, name: str, session: web.DbSession) -> Response:
         return again("" if formats else "Pick at least one format.")
     dispatcher: Dispatcher = request.app.state.dispatcher
     settings: Settings = request.app.state.settings
-    job_request = JobRequest(template.name, inputs, formats=formats, idempotency_key=key or None)
+    job_request = JobRequest(
+        template.name,
+        inputs,
+        formats=formats,
+        idempotency_key=key or None,
+        priority=priorities.INTERACTIVE,
+    )
     try:
         submission = submit(session, actor, job_request, dispatcher, settings)
     except UserError as exc:

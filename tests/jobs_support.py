@@ -69,12 +69,14 @@ class RecordingQueue:
 
     def __init__(self, *, broken: bool = False) -> None:
         self.sent: list[tuple[str, float]] = []
+        self.priorities: dict[str, int] = {}  # job id -> the priority it was last sent with
         self.broken = broken
 
-    def send(self, job_id: str, *, delay: float = 0.0) -> None:
+    def send(self, job_id: str, *, delay: float = 0.0, priority: int = 5) -> None:
         if self.broken:
             raise ConnectionError("broker down")
         self.sent.append((job_id, delay))
+        self.priorities[job_id] = priority
 
     def ping(self) -> None:
         if self.broken:

@@ -1,9 +1,10 @@
 """compose.yaml and the Dockerfile it builds: checked without Docker, against the real CLI.
 
 Every service built from this repository must run a real `autoglm` command with real
-options, every `AUTOGLM_*` variable must be a setting, and the GPU worker must reserve an
-NVIDIA GPU and build llama.cpp with CUDA. Where Docker's compose plugin exists,
-`docker compose config` validates the file as Compose itself reads it.
+options, every `AUTOGLM_*` variable must be a setting, the GPU worker must reserve an
+NVIDIA GPU and build llama.cpp with CUDA, artifacts go to MinIO's bucket, and Prometheus
+and Grafana mount files that exist here. `docker compose config` (or Debian's
+`docker-compose`) validates the file as Compose itself reads it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import typer.main
 import yaml
 
 from autoglm.cli import app
+from console.sessions import ConsoleSettings
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +32,17 @@ CONDITIONS = {"service_started", "service_healthy", "service_completed_successfu
 FROM_LINE = re.compile(r"^FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$", re.I | re.M)
 COPY_FROM = re.compile(r"--from=(\S+)")
 INTERPOLATION = re.compile(r"\$\{(\w+)(?::?-([^}]*))?(?::?\?[^}]*)?\}")
+# Variables compose.yaml requires (`${NAME:?...}`): the config checks set them all.
+REQUIRED = {
+    "POSTGRES_PASSWORD": "compose-config-check",
+    "MINIO_ROOT_PASSWORD": "compose-config-check",
+    "GRAFANA_ADMIN_PASSWORD": "compose-config-check",
+    "AUTOGLM_SECRET_KEYS": "compose-config-check",
+    "AUTOGLM_CONSOLE_SECRET": "compose-config-check",
+}
+# The console keeps its own settings (console/sessions.py, env prefix AUTOGLM_CONSOLE_): the
+# API never needs them, and the console package reads them where it is mounted.
+CONSOLE_PREFIX = "AUTOGLM_CONSOLE_"
 
 
 @cache
@@ -122,7 +135,7 @@ def check_command(service: str, argv: list[str]) -> None:
 
 def test_compose_defines_the_deployment() -> None:
     expected = {"postgres", "redis", "kafka", "migrate", "api", "worker", "worker-gpu"}
-    expected |= {"scheduler", "bridge"}
+    expected |= {"scheduler", "bridge", "minio", "minio-init", "prometheus", "grafana"}
     assert expected <= set(services()), f"missing: {expected - set(services())}"
 
 
@@ -195,6 +208,9 @@ def test_long_running_services_restart_and_are_checked() -> None:
         "worker-gpu",
         "scheduler",
         "bridge",
+        "minio",
+        "prometheus",
+        "grafana",
     ):
         assert services()[name]["healthcheck"]["test"], name
     assert "/readyz" in " ".join(words(services()["api"]["healthcheck"]["test"]))
@@ -204,15 +220,23 @@ def test_every_autoglm_variable_is_a_setting_with_a_valid_value() -> None:
     fields = set(Settings.model_fields)
     for name, service in built().items():
         values: dict[str, Any] = {}
+        console: dict[str, Any] = {}
         for key, value in environment(service).items():
             if not key.upper().startswith("AUTOGLM_"):
                 continue
+            literal = None if value is None else _with_defaults(str(value))
+            if key.upper().startswith(CONSOLE_PREFIX):
+                field = key[len(CONSOLE_PREFIX) :].lower()
+                assert field in ConsoleSettings.model_fields, f"{name}: {key} is no console setting"
+                if literal is not None:
+                    console[field] = literal
+                continue
             field = key[len("AUTOGLM_") :].lower()
             assert field in fields, f"{name}: {key} is not a setting (core/settings.py)"
-            literal = None if value is None else _with_defaults(str(value))
             if literal is not None:
                 values[field] = literal
         Settings.model_validate(values)  # e.g. AUTOGLM_METRICS_PORT is a port number
+        ConsoleSettings.model_validate(console)
 
 
 def _with_defaults(value: str) -> str | None:
@@ -228,21 +252,70 @@ def _with_defaults(value: str) -> str | None:
     return None if unresolved else text
 
 
-def test_services_share_settings_and_the_artifact_volume() -> None:
+def test_services_share_settings_and_keep_artifacts_in_the_minio_bucket() -> None:
     shared = compose()["x-autoglm-env"]
     assert shared["AUTOGLM_DATABASE_URL"].startswith("postgresql+psycopg://")
     assert shared["AUTOGLM_BROKER_URL"] == "redis://redis:6379/0"
-    artifact_dir = shared["AUTOGLM_ARTIFACT_DIR"]
-    mounts: set[str] = set()
-    for name in ("api", "worker", "worker-gpu"):
+    s3 = {key: value for key, value in shared.items() if key.startswith(("AUTOGLM_S3_", "AWS_"))}
+    assert s3["AUTOGLM_S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"} <= set(s3)
+    minio = environment(services()["minio"])
+    assert s3["AWS_ACCESS_KEY_ID"] == minio["MINIO_ROOT_USER"]
+    assert s3["AWS_SECRET_ACCESS_KEY"] == minio["MINIO_ROOT_PASSWORD"]
+    assert ":?" in minio["MINIO_ROOT_PASSWORD"], "MinIO must not start on a default password"
+    for name in ("api", "worker", "worker-gpu", "scheduler"):
         service = services()[name]
-        assert environment(service)["AUTOGLM_ARTIFACT_DIR"] == artifact_dir, name
-        volumes = [v for v in service["volumes"] if v.endswith(f":{artifact_dir}")]
-        assert volumes, f"{name} does not mount {artifact_dir}"
-        mounts |= {v.split(":", 1)[0] for v in volumes}
-    assert len(mounts) == 1, f"api and workers mount different volumes: {mounts}"
-    assert mounts <= set(compose()["volumes"])
+        env = environment(service)
+        assert {key: env.get(key) for key in s3} == s3, f"{name} has other S3 settings"
+        assert "AUTOGLM_ARTIFACT_DIR" not in env, f"{name} still keeps artifacts in files"
+        assert not service.get("volumes"), f"{name} mounts a volume: artifacts are in S3"
+        condition = service["depends_on"]["minio-init"]["condition"]
+        assert condition == "service_completed_successfully", f"{name} starts before the bucket"
+    init = services()["minio-init"]
+    assert environment(init)["BUCKET"] == s3["AUTOGLM_S3_BUCKET"]
+    assert init["depends_on"]["minio"]["condition"] == "service_healthy"
+    script = " ".join(words(init["command"]))
+    assert "mc mb --ignore-existing" in script and "http://minio:9000" in script
     assert environment(services()["api"])["AUTOGLM_API_HOST"] == "0.0.0.0"
+    for secret in ("AUTOGLM_SECRET_KEYS", "AUTOGLM_CALLBACK_SECRET"):
+        assert secret in shared, secret
+    assert ":?" in shared["AUTOGLM_SECRET_KEYS"], "webhook secrets need a key"
+    assert ":?" in environment(services()["api"])["AUTOGLM_CONSOLE_SECRET"]
+
+
+def test_prometheus_and_grafana_mount_files_of_this_repository() -> None:
+    mounted: dict[str, str] = {}
+    for name in ("prometheus", "grafana"):
+        for volume in services()[name]["volumes"]:
+            source, target = volume.split(":")[:2]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts {source}, which does not exist"
+                mounted[target] = source
+            else:
+                assert source in compose()["volumes"], f"{name}: unknown volume {source}"
+    config = services()["prometheus"]["command"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in config
+    assert mounted["/etc/prometheus/prometheus.yml"] == "./deploy/prometheus/prometheus.yml"
+    assert mounted["/etc/prometheus/alerts.yml"] == "./deploy/prometheus/alerts.yml"
+    assert mounted["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
+    assert mounted["/etc/grafana/dashboards"] == "./deploy/grafana/dashboards"
+    assert (ROOT / "deploy/grafana/provisioning/datasources").is_dir()
+
+
+def test_prometheus_scrapes_the_ports_the_services_serve_metrics_on() -> None:
+    scrape = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text("utf-8"))
+    ports = {
+        name: sd["port"]
+        for job in scrape["scrape_configs"]
+        for sd in job.get("dns_sd_configs", [])
+        for name in sd["names"]
+    }
+    assert ports["api"] == int(services()["api"]["ports"][0].rsplit(":", 1)[1])
+    for name in ("worker", "worker-gpu", "scheduler"):
+        assert int(environment(services()[name])["AUTOGLM_METRICS_PORT"]) == ports[name], name
+    for name in ("worker", "worker-gpu"):  # one process: its port is the one scraped
+        concurrency = environment(services()[name])["AUTOGLM_WORKER_CONCURRENCY"]
+        assert _with_defaults(concurrency) == "1", name
 
 
 def test_gpu_worker_reserves_an_nvidia_gpu_and_builds_llama_cpp_with_cuda() -> None:
@@ -289,16 +362,27 @@ def compose_command() -> list[str]:
     return [legacy]
 
 
-def test_docker_compose_accepts_the_file() -> None:
-    env = {**os.environ, "POSTGRES_PASSWORD": "compose-config-check"}
-    result = subprocess.run(
+def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [*compose_command(), "-f", str(COMPOSE), "--profile", "gpu", "config", "-q"],
         capture_output=True,
         text=True,
         env=env,
         cwd=ROOT,
     )
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    result = compose_config({**os.environ, **REQUIRED})
     assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_refuses_to_start_without_each_secret() -> None:
+    for missing in REQUIRED:
+        env = {**os.environ, **REQUIRED}
+        env.pop(missing)
+        result = compose_config(env)
+        assert result.returncode != 0 and missing in result.stderr, missing
 
 
 def test_scheduler_and_bridge_health_reads_the_heartbeat_they_write() -> None:

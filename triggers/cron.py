@@ -24,6 +24,7 @@ from registry.accounts import actor_for
 from registry.errors import Forbidden
 from registry.models import Job, Schedule, utcnow
 from registry.permissions import Actor
+from triggers import priorities
 from triggers.dispatch import Dispatcher
 from triggers.loops import Every
 from triggers.submit import JobRequest, submit
@@ -80,6 +81,7 @@ def _fire(
         inputs=dict(schedule.inputs),
         formats=schedule.formats,
         idempotency_key=fire_key(schedule_id, tick),
+        priority=priorities.SCHEDULED,
     )
     expression, timezone = schedule.expression, schedule.timezone
     job_id = error = None

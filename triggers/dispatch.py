@@ -1,7 +1,8 @@
 """How a committed job reaches a worker: Celery by task name, or a queue inside this process.
 
 Both sit behind `Dispatcher`; a lost message costs nothing but time, because the database
-row is the truth and the sweeper resends what was not picked up.
+row is the truth and the sweeper resends what was not picked up. Every send carries the job's
+priority (0-9, higher first): strict among due jobs here, per broker under Celery (README).
 """
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ from typing import Any, Protocol
 import structlog
 
 from core.settings import Settings
-from workers.celery_app import JOB_QUEUE, RUN_JOB, make_celery
+from triggers import priorities
+from workers.celery_app import JOB_QUEUE, RUN_JOB, broker_priority, make_celery
 
 log = structlog.get_logger(__name__)
 
+DEFAULT_PRIORITY = priorities.DEFAULT
+
 
 class Dispatcher(Protocol):
-    def send(self, job_id: str, *, delay: float = 0.0) -> None:
-        """Ask a worker to run `job_id` in `delay` seconds; may raise if the queue is down."""
+    def send(self, job_id: str, *, delay: float = 0.0, priority: int = DEFAULT_PRIORITY) -> None:
+        """Ask a worker to run `job_id` in `delay` seconds, before waiting jobs of a lower
+        `priority`; may raise if the queue is down."""
         ...
 
     def ping(self) -> None:
@@ -41,8 +46,14 @@ class CeleryDispatcher:
     def __init__(self, celery: Any) -> None:
         self.celery = celery
 
-    def send(self, job_id: str, *, delay: float = 0.0) -> None:
-        self.celery.send_task(RUN_JOB, args=[job_id], countdown=delay or None, queue=JOB_QUEUE)
+    def send(self, job_id: str, *, delay: float = 0.0, priority: int = DEFAULT_PRIORITY) -> None:
+        self.celery.send_task(
+            RUN_JOB,
+            args=[job_id],
+            countdown=delay or None,
+            queue=JOB_QUEUE,
+            priority=broker_priority(self.celery, priority),
+        )
 
     def ping(self) -> None:
         with self.celery.connection_for_write() as connection:
@@ -58,7 +69,8 @@ class CeleryDispatcher:
 
 
 class LocalQueue:
-    """The embedded default: job ids in a heap ordered by due time, run by threads here.
+    """The embedded default: job ids run by threads here, the highest priority first among
+    those that are due (then the earliest due).
 
     Nothing survives a restart, and nothing needs to: queued jobs are in the database and the
     sweeper sends them again.
@@ -66,7 +78,8 @@ class LocalQueue:
 
     def __init__(self, handler: Callable[[str], None], workers: int = 1) -> None:
         self._handler = handler
-        self._heap: list[tuple[float, int, str]] = []
+        self._waiting: list[tuple[float, int, int, str]] = []  # (due, order, priority, id)
+        self._due: list[tuple[int, float, int, str]] = []  # (-priority, due, order, id)
         self._order = itertools.count()
         self._ready = threading.Condition()
         self._stopping = False
@@ -87,9 +100,10 @@ class LocalQueue:
         for thread in self._threads:
             thread.join(timeout)
 
-    def send(self, job_id: str, *, delay: float = 0.0) -> None:
+    def send(self, job_id: str, *, delay: float = 0.0, priority: int = DEFAULT_PRIORITY) -> None:
         with self._ready:
-            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._order), job_id))
+            due = time.monotonic() + delay
+            heapq.heappush(self._waiting, (due, next(self._order), priority, job_id))
             self._ready.notify()
 
     def ping(self) -> None:
@@ -98,7 +112,7 @@ class LocalQueue:
 
     def depth(self) -> int | None:
         with self._ready:
-            return len(self._heap)
+            return len(self._waiting) + len(self._due)
 
     def _loop(self) -> None:
         while (job_id := self._next()) is not None:
@@ -110,9 +124,13 @@ class LocalQueue:
     def _next(self) -> str | None:
         with self._ready:
             while not self._stopping:
-                if self._heap and self._heap[0][0] <= time.monotonic():
-                    return heapq.heappop(self._heap)[2]
-                wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                now = time.monotonic()
+                while self._waiting and self._waiting[0][0] <= now:  # due: rank by priority
+                    due, order, priority, job_id = heapq.heappop(self._waiting)
+                    heapq.heappush(self._due, (-priority, due, order, job_id))
+                if self._due:
+                    return heapq.heappop(self._due)[3]
+                wait = self._waiting[0][0] - now if self._waiting else None
                 self._ready.wait(wait)
             return None
 
@@ -121,7 +139,7 @@ class NoQueue:
     """No queue configured in this process: jobs stay `queued` in the database until a process
     with a queue (its sweeper) sends them. Readiness reports the missing queue."""
 
-    def send(self, job_id: str, *, delay: float = 0.0) -> None:
+    def send(self, job_id: str, *, delay: float = 0.0, priority: int = DEFAULT_PRIORITY) -> None:
         raise RuntimeError("no job queue in this process (set AUTOGLM_BROKER_URL)")
 
     def ping(self) -> None:

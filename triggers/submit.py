@@ -91,7 +91,7 @@ def submit(
     session.commit()
     log.info("job queued", job_id=job.id, trace_id=job.trace_id, template=template.name)
     try:
-        dispatcher.send(job.id)
+        dispatcher.send(job.id, priority=job.priority)
     except Exception as exc:
         log.warning("send failed; the next sweep sends it", job_id=job.id, error=str(exc))
         jobs.mark_unsent(session, job.id)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from prometheus_client import Counter
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +17,13 @@ from registry.models import CachedGeneration, utcnow
 
 log = structlog.get_logger(__name__)
 TRIM_EVERY = 50  # puts between two trims of expired and excess rows
+LOOKUPS = Counter(
+    "autoglm_result_cache_requests_total",
+    "Result cache lookups by outcome (hit, miss).",
+    ["outcome"],
+)
+for _outcome in ("hit", "miss"):  # both series exist from the start: a hit rate needs them
+    LOOKUPS.labels(outcome=_outcome)
 
 
 class SqlResultCache:
@@ -32,6 +40,11 @@ class SqlResultCache:
         self._puts = 0
 
     def get(self, key: str) -> GenerationResult | None:
+        result = self._lookup(key)
+        LOOKUPS.labels(outcome="miss" if result is None else "hit").inc()
+        return result
+
+    def _lookup(self, key: str) -> GenerationResult | None:
         try:
             with self.sessions() as session:
                 row = session.get(CachedGeneration, key)

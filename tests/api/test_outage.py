@@ -146,7 +146,7 @@ class OutageAfterSend(RecordingQueue):
         super().__init__()
         self.url, self.fail = url, broken
 
-    def send(self, job_id: str, *, delay: float = 0.0) -> None:
+    def send(self, job_id: str, *, delay: float = 0.0, priority: int = 5) -> None:
         self.sent.append((job_id, delay))
         allow_connections(self.url, False)
         assert kill_connections(self.url, wait=True) >= 1
