@@ -10,7 +10,8 @@
 # One file rather than two so that both variants' install steps sit side by side and cannot
 # drift apart. Each target copies /opt/venv from its *-build stage, so no compiler or CUDA
 # header ends up in a runtime image; BuildKit builds only the stages the chosen target needs.
-# Both create the same user (uid 10001): CPU and GPU workers share the artifacts volume.
+# Both create the same user (uid 10001), so a volume either writes (a local artifact folder
+# when no bucket is set) is readable by the other.
 #
 #   docker build --target cpu -t open-autoglm:cpu .
 #   docker build --target cuda -t open-autoglm:cuda --build-arg CUDA_ARCHITECTURES=90 .
