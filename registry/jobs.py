@@ -411,7 +411,7 @@ def cancel(
         session.commit()
         session.refresh(job)
         if outcome.ended and outcome.changed and store is not None:
-            _remove_files(store, job)
+            remove_stored_files(store, job)
         return outcome
     raise Conflict(f"job {job_id!r} kept changing state; try again", "job_busy")
 
@@ -466,8 +466,9 @@ def _cancel_once(session: Session, actor: Actor, job: Job) -> Cancellation | Non
     return Cancellation(job, ended=ended, changed=True)
 
 
-def _remove_files(store: ArtifactStore, job: Job) -> None:
-    """Files an ended attempt stored but never recorded (a worker lost between the two)."""
+def remove_stored_files(store: ArtifactStore, job: Job) -> None:
+    """Files the attempts of a job ended without artifacts stored but never recorded (a
+    worker lost between the two); best effort."""
     for attempt in range(1, job.attempts + 1):
         try:
             store.delete_attempt(job.id, attempt)

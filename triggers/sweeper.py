@@ -33,8 +33,7 @@ def sweep(
         log.info("job cancelled: its worker was lost after the cancel request", job_id=job_id)
         job = session.get(Job, job_id)
         if store is not None and job is not None:
-            for attempt in range(1, job.attempts + 1):
-                _remove_files(store, job_id, attempt)
+            jobs.remove_stored_files(store, job)
     stuck = jobs.due_for_resend(session, resend_after)
     for job in stuck:
         log.info("resending job", job_id=job.id, status=job.status, trace_id=job.trace_id)
@@ -43,13 +42,6 @@ def sweep(
         except Exception as exc:  # the queue is down: the next pass tries again
             log.warning("resend failed", job_id=job.id, error=str(exc))
     return len(stuck)
-
-
-def _remove_files(store: ArtifactStore, job_id: str, attempt: int) -> None:
-    try:
-        store.delete_attempt(job_id, attempt)
-    except Exception as exc:  # the store is down: retention removes them with the job later
-        log.warning("could not remove a cancelled job's files", job_id=job_id, error=str(exc))
 
 
 def sweeper_loop(

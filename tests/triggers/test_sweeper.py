@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -11,6 +12,7 @@ from core.settings import Settings
 from registry import jobs
 from registry.accounts import authenticate
 from registry.models import Job, utcnow
+from registry.storage import LocalArtifactStore, attempt_key
 from tests import factories
 from tests.jobs_support import RecordingQueue, publish
 from triggers.submit import JobRequest, submit
@@ -78,3 +80,21 @@ def test_a_job_waiting_in_a_backlog_is_resent_ever_more_rarely(session: Session)
         dispatched_at=utcnow() - timedelta(minutes=41),
     )
     assert sweep(session, queue, resend_after=300) == 1
+
+
+def test_a_cancel_whose_worker_died_ends_cancelled_and_its_files_go(
+    session: Session, tmp_path: Path
+) -> None:
+    publish(session)
+    store = LocalArtifactStore(tmp_path)
+    job = submitted(session, "cancel-lost")
+    assert jobs.claim(session, job.id, "w", 60) is not None
+    uri = store.put(attempt_key(job.id, 1, "weekly.pdf"), b"%PDF-", "application/pdf")
+    age(session, job.id, cancel_requested_at=utcnow(), lease_expires_at=utcnow() - timedelta(1))
+
+    sweep(session, RecordingQueue(), resend_after=60, store=store)
+
+    ended = session.get(Job, job.id, populate_existing=True)
+    assert ended is not None and ended.status == "cancelled" and not ended.artifacts
+    assert not store.exists(uri)
+    assert not (tmp_path / job.id).exists()
