@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import structlog
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -19,10 +18,8 @@ from registry import audit, progress
 from registry.errors import Conflict, Forbidden, NotFound
 from registry.models import FINAL_STATUSES, Job, JobArtifact, Team, Template, utcnow
 from registry.permissions import Actor, Permission, can
-from registry.storage import ArtifactStore
+from registry.storage import ArtifactStore, discard_attempts
 from registry.templates import access_of, visible
-
-log = structlog.get_logger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600.0
 EARLY_START_SLACK = timedelta(milliseconds=50)
@@ -469,11 +466,7 @@ def _cancel_once(session: Session, actor: Actor, job: Job) -> Cancellation | Non
 def remove_stored_files(store: ArtifactStore, job: Job) -> None:
     """Files the attempts of a job ended without artifacts stored but never recorded (a
     worker lost between the two); best effort."""
-    for attempt in range(1, job.attempts + 1):
-        try:
-            store.delete_attempt(job.id, attempt)
-        except Exception as exc:  # best effort: the job is cancelled whatever happens here
-            log.warning("could not remove a cancelled job's files", job_id=job.id, error=str(exc))
+    discard_attempts(store, job.id, range(1, job.attempts + 1))
 
 
 def cancel_requested(session: Session, job_id: str) -> bool:

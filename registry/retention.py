@@ -40,7 +40,7 @@ from registry.models import (
     utcnow,
 )
 from registry.permissions import Actor, Permission, require_global
-from registry.storage import ArtifactStore
+from registry.storage import ArtifactStore, delete_attempts
 
 
 @dataclass
@@ -110,8 +110,7 @@ def _sweep_template(
         for uri in uris:
             store.delete(uri)
         for job_id, attempts in batch:
-            for attempt in range(1, attempts + 1):
-                store.delete_attempt(job_id, attempt)
+            delete_attempts(store, job_id, range(1, attempts + 1))
         session.execute(delete(Job).where(Job.id.in_(ids)))  # artifacts etc. cascade
         session.commit()
         jobs += len(ids)
@@ -163,8 +162,7 @@ def purge_job(session: Session, actor: Actor, store: ArtifactStore, job_id: str)
     removed = [a.format for a in job.artifacts]
     for artifact in job.artifacts:
         store.delete(artifact.uri)
-    for attempt in range(1, job.attempts + 1):
-        store.delete_attempt(job.id, attempt)
+    delete_attempts(store, job.id, range(1, job.attempts + 1))
     job.artifacts.clear()
     if job.files_purged_at is None:
         job.files_purged_at = utcnow()

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO, Protocol
+
+import structlog
 
 from core.files import write_atomic
 from core.settings import Settings
 from registry.errors import NotFound
+
+log = structlog.get_logger(__name__)
 
 SCHEME = "file:"
 
@@ -74,6 +79,28 @@ def missing(uri: str) -> NotFound:
 def attempt_key(job_id: str, attempt: int, filename: str) -> str:
     """Files are kept per attempt, so an attempt only ever writes and removes its own."""
     return f"{job_id}/{attempt}/{filename}"
+
+
+def delete_attempts(store: ArtifactStore, job_id: str, attempts: Iterable[int]) -> None:
+    """Remove the files of each of `attempts` of `job_id`; a failure raises (retention and
+    purges keep their rows until the files are gone)."""
+    for attempt in attempts:
+        store.delete_attempt(job_id, attempt)
+
+
+def discard_attempts(store: ArtifactStore, job_id: str, attempts: Iterable[int]) -> None:
+    """Remove the files of each of `attempts` of `job_id` that can never be recorded, best
+    effort: a failure is logged and the next attempt's files are still tried."""
+    for attempt in attempts:
+        try:
+            store.delete_attempt(job_id, attempt)
+        except Exception as exc:
+            log.warning(
+                "could not remove an attempt's files",
+                job_id=job_id,
+                attempt=attempt,
+                error=str(exc),
+            )
 
 
 class LocalArtifactStore:

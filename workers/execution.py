@@ -27,7 +27,7 @@ from generation.protocol import Generator
 from registry import jobs, templates
 from registry.jobs import StoredArtifact
 from registry.models import Job
-from registry.storage import ArtifactStore, attempt_key
+from registry.storage import ArtifactStore, attempt_key, discard_attempts
 from workers import metrics
 from workers.live import ProgressRecorder
 from workers.pipeline import artifact_stem, export_all, fill_template
@@ -180,19 +180,12 @@ class JobRunner:
     def _discard(self, job_id: str, attempt: int) -> None:
         """Remove this attempt's own files, its result not recorded (best effort). Only its
         own: the folder is named by the number its claim wrote, never by a later read."""
-        try:
-            self.store.delete_attempt(job_id, attempt)
-        except Exception as exc:
-            log.warning("could not remove an unrecorded attempt's files", error=str(exc))
+        discard_attempts(self.store, job_id, [attempt])
 
     def _remove_earlier_attempts(self, job_id: str, attempt: int) -> None:
         """Files of attempts before `attempt` can never be recorded (the fence moved past
         them): remove what a killed attempt left behind between storing and recording."""
-        for earlier in range(1, attempt):
-            try:
-                self.store.delete_attempt(job_id, earlier)
-            except Exception as exc:
-                log.warning("could not remove an earlier attempt's files", error=str(exc))
+        discard_attempts(self.store, job_id, range(1, attempt))
 
     def _produce(
         self,
