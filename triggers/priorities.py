@@ -1,7 +1,7 @@
 """Job priorities (0-9, higher runs first) that each trigger gives when the caller names none.
 
 A person waiting at the API or the console goes before machine-made work; scheduled reports,
-which nobody is watching arrive, go last.
+which nobody is waiting for, go last.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from registry import jobs, templates
 from registry.errors import Conflict, Invalid
 from registry.models import PRIORITY_MAX, PRIORITY_MIN, Job, Template, TemplateVersion, utcnow
 from registry.permissions import Actor, Permission
+from triggers import priorities
 from triggers.callback_url import checked_callback_url
 from triggers.dispatch import Dispatcher
 
@@ -32,7 +33,6 @@ log = structlog.get_logger(__name__)
 MAX_KEY_LENGTH = 200
 # Templates without a `schedule` block get the same defaults as one that leaves them out.
 DEFAULT_TIMEOUT_SECONDS: int = ScheduleSpec.model_fields["timeout"].default
-DEFAULT_PRIORITY = 5
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def _new_job(
     key = request.idempotency_key
     if key is not None and not 0 < len(key) <= MAX_KEY_LENGTH:
         raise Invalid(f"idempotency_key must be 1 to {MAX_KEY_LENGTH} characters")
-    priority = DEFAULT_PRIORITY if request.priority is None else request.priority
+    priority = priorities.DEFAULT if request.priority is None else request.priority
     if not PRIORITY_MIN <= priority <= PRIORITY_MAX:
         raise Invalid(f"priority must be {PRIORITY_MIN} to {PRIORITY_MAX} (higher runs first)")
     callback_url = checked_callback_url(request.callback_url, settings)
