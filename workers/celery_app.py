@@ -45,6 +45,9 @@ def make_celery(settings: Settings) -> Celery:
             "queue_order_strategy": "priority",
             "priority_steps": list(range(PRIORITY_MAX + 1)),
             "sep": ":",
+            # RabbitMQ: a send returns only once the broker has the message (publisher
+            # confirms), so a job the API reports as queued is queued. Redis ignores it.
+            "confirm_publish": True,
         },
         enable_utc=True,
     )
