@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from api.problems import RETRY_AFTER_SECONDS, UNAVAILABLE_RESPONSE
 from core.db import database_unavailable
+from registry.errors import StorageUnavailable
 from registry.jobs import counts_by_status
 from registry.models import CALLBACK_STATES, JOB_STATUSES, Job
 from triggers.dispatch import Dispatcher
@@ -38,7 +39,8 @@ def healthz() -> dict[str, str]:
     },
 )
 def readyz(request: Request) -> JSONResponse:
-    """Ready when the database answers and the job queue is reachable; `models` says which
+    """Ready when the database answers and the job queue and artifact store are reachable
+    (a bucket by `HeadBucket`, a folder by being writable); `models` says which
     models are usable (a remote one by its circuit, or by answering `GET /models`)."""
     checks: dict[str, str] = {}
     try:
@@ -53,6 +55,13 @@ def readyz(request: Request) -> JSONResponse:
         checks["queue"] = "ok"
     except Exception as exc:
         checks["queue"] = f"unreachable: {type(exc).__name__}: {exc}"
+    try:
+        request.app.state.store.ping()
+        checks["storage"] = "ok"
+    except StorageUnavailable as exc:
+        checks["storage"] = f"unreachable: {exc}"
+    except Exception as exc:  # a bucket that refuses us or does not exist (403, 404)
+        checks["storage"] = f"error: {type(exc).__name__}: {exc}"
     ready = all(v == "ok" for v in checks.values())
     body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "checks": checks}
     models_status = getattr(request.app.state, "models_status", None)

@@ -23,6 +23,7 @@ from registry.errors import (
     Gone,
     Invalid,
     NotFound,
+    StorageUnavailable,
     Unauthenticated,
 )
 from triggers.errors import DATABASE_UNAVAILABLE, INTERNAL_ERROR, error_code
@@ -52,10 +53,11 @@ STATUS: list[tuple[type[UserError], int]] = [
 ]
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}
 INVALID_REQUEST = "invalid_request"  # the request itself (its JSON, a parameter) is malformed
-RETRY_AFTER_SECONDS = 5  # what a 503 asks a client to wait while the database is away
+RETRY_AFTER_SECONDS = 5  # what a 503 asks a client to wait while a dependency is away
 UNAVAILABLE_RESPONSE: dict[int | str, dict[str, object]] = {
     503: {
-        "description": "The database cannot be reached; retry after `Retry-After` seconds.",
+        "description": "The database (or, for a file, the artifact store) cannot be reached; "
+        "retry after `Retry-After` seconds.",
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     }
 }
@@ -108,6 +110,16 @@ def install(app: FastAPI) -> None:
             return internal_error(request, exc)
         log.warning("database unavailable", path=request.url.path, error=str(exc).strip())
         return unavailable()
+
+    @app.exception_handler(StorageUnavailable)
+    async def storage_error(request: Request, exc: StorageUnavailable) -> JSONResponse:
+        log.warning("artifact store unavailable", path=request.url.path, error=str(exc))
+        return problem(
+            503,
+            StorageUnavailable.code,
+            ["the artifact store cannot be reached just now; retry later"],
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from console import manage, web
 from registry import job_events, jobs
 from registry.artifacts import content_disposition, downloadable, verified_chunks
-from registry.errors import Conflict, Corrupt, NotFound
+from registry.errors import NotFound, RegistryError, StorageUnavailable
 from registry.job_events import SSE_HEADERS
 from registry.models import JOB_STATUSES, Job
 from registry.permissions import Actor
@@ -205,8 +205,15 @@ def job_file(request: Request, job_id: str, format: str, session: web.DbSession)
     try:
         artifact = downloadable(session, actor, store, job_id, format)
         chunks = verified_chunks(store, artifact)  # through us from either store: framed inline
-    except (NotFound, Conflict, Corrupt) as exc:
+    except RegistryError as exc:  # missing, not finished, purged (410), corrupt
         return manage.refused(request, exc, actor, console_session.csrf)
+    except StorageUnavailable:
+        message = "The file store cannot be reached just now; try again in a minute."
+        response = web.render(
+            request, "error.html", 503, title="Unavailable", message=message, actor=actor
+        )
+        response.headers["Retry-After"] = "5"
+        return response
     headers = {
         "ETag": f'"{artifact.sha256}"',
         "Content-Disposition": content_disposition(artifact, inline=artifact.format == "pdf"),

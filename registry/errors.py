@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import UserError
+from core.errors import AutoglmError, UserError
 
 
 class RegistryError(UserError):
@@ -54,3 +54,11 @@ class Corrupt(RegistryError):
     recorded SHA-256): the server's fault, not the caller's, and asking again will not help."""
 
     code = "corrupt"
+
+
+class StorageUnavailable(AutoglmError):
+    """The artifact store cannot be reached just now (a bucket's endpoint down, timing out or
+    answering 5xx): not the caller's fault and not permanent, so the API answers 503 with
+    `Retry-After` and a worker's attempt fails and is retried."""
+
+    code = "storage_unavailable"

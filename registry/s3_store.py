@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError
+from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from core.settings import Settings
+from registry.errors import StorageUnavailable
 from registry.storage import attempt_key, missing
 
 if TYPE_CHECKING:
@@ -57,6 +61,43 @@ def _is_missing(exc: ClientError) -> bool:
     return str(exc.response.get("Error", {}).get("Code", "")) in _MISSING
 
 
+@contextlib.contextmanager
+def _reachable(bucket: str) -> Iterator[None]:
+    """`StorageUnavailable` for what waiting may cure (no connection, a timeout, a cut stream,
+    a 5xx after botocore's own retries); anything else (access denied, no such bucket) is a
+    configuration fault and goes up as it is."""
+    try:
+        yield
+    except (HTTPClientError, EndpointUnreachable, IncompleteReadError) as exc:
+        raise StorageUnavailable(f"bucket {bucket!r} cannot be reached: {exc}") from exc
+    except ClientError as exc:
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        if status >= 500:
+            raise StorageUnavailable(f"bucket {bucket!r} answers {status}: {exc}") from exc
+        raise
+
+
+class _Body:
+    """An object's streaming body whose read errors are `StorageUnavailable` too."""
+
+    def __init__(self, body: Any, bucket: str) -> None:
+        self._body = body
+        self._bucket = bucket
+
+    def read(self, size: int = -1) -> bytes:
+        with _reachable(self._bucket):
+            return cast(bytes, self._body.read(size if size >= 0 else None))
+
+    def close(self) -> None:
+        self._body.close()
+
+    def __enter__(self) -> _Body:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
 class S3ArtifactStore:
     """Objects `<prefix><job id>/<attempt>/<file name>` in one bucket; URIs `s3://bucket/key`."""
 
@@ -75,35 +116,41 @@ class S3ArtifactStore:
     def put(self, key: str, data: bytes, content_type: str) -> str:
         digest = hashlib.sha256(data).digest()
         full = self.prefix + key
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=full,
-            Body=data,
-            ContentType=content_type,
-            ChecksumAlgorithm="SHA256",
-            ChecksumSHA256=base64.b64encode(digest).decode("ascii"),
-            Metadata={SHA256_META: digest.hex()},
-        )
+        with _reachable(self.bucket):
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=full,
+                Body=data,
+                ContentType=content_type,
+                ChecksumAlgorithm="SHA256",
+                ChecksumSHA256=base64.b64encode(digest).decode("ascii"),
+                Metadata={SHA256_META: digest.hex()},
+            )
         return f"{SCHEME}{self.bucket}/{full}"
 
     def open(self, uri: str) -> BinaryIO:
         try:
-            found = self.client.get_object(Bucket=self.bucket, Key=self._key_of(uri))
+            with _reachable(self.bucket):
+                found = self.client.get_object(Bucket=self.bucket, Key=self._key_of(uri))
         except ClientError as exc:
             if _is_missing(exc):
                 raise missing(uri) from None
             raise
-        return cast(BinaryIO, found["Body"])  # botocore's StreamingBody: read(), close()
+        return cast(BinaryIO, _Body(found["Body"], self.bucket))
 
     def local_path(self, uri: str) -> Path | None:
         return None  # objects are never local files
 
     def delete(self, uri: str) -> None:
         if uri.startswith(self._root()):  # another store's URI: nothing of ours to remove
-            self.client.delete_object(Bucket=self.bucket, Key=self._key_of(uri))
+            with _reachable(self.bucket):
+                self.client.delete_object(Bucket=self.bucket, Key=self._key_of(uri))
 
     def delete_attempt(self, job_id: str, attempt: int) -> None:
-        folder = self.prefix + attempt_key(job_id, attempt, "")
+        with _reachable(self.bucket):
+            self._delete_folder(self.prefix + attempt_key(job_id, attempt, ""))
+
+    def _delete_folder(self, folder: str) -> None:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=folder, PaginationConfig={"PageSize": _DELETE_BATCH}
         )
@@ -127,7 +174,8 @@ class S3ArtifactStore:
         if not uri.startswith(self._root()):
             return False
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key_of(uri))
+            with _reachable(self.bucket):
+                self.client.head_object(Bucket=self.bucket, Key=self._key_of(uri))
         except ClientError as exc:
             if _is_missing(exc):
                 return False
@@ -136,9 +184,10 @@ class S3ArtifactStore:
 
     def stored_sha256(self, uri: str) -> str | None:
         try:
-            head = self.client.head_object(
-                Bucket=self.bucket, Key=self._key_of(uri), ChecksumMode="ENABLED"
-            )
+            with _reachable(self.bucket):
+                head = self.client.head_object(
+                    Bucket=self.bucket, Key=self._key_of(uri), ChecksumMode="ENABLED"
+                )
         except ClientError as exc:
             if _is_missing(exc):
                 raise missing(uri) from None
@@ -159,6 +208,10 @@ class S3ArtifactStore:
             "ResponseContentDisposition": disposition,
         }
         return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
+
+    def ping(self) -> None:
+        with _reachable(self.bucket):
+            self.client.head_bucket(Bucket=self.bucket)
 
     def _root(self) -> str:
         return f"{SCHEME}{self.bucket}/"

@@ -7,6 +7,7 @@ either store serves them without either knowing which.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,7 +17,7 @@ import structlog
 
 from core.files import write_atomic
 from core.settings import Settings
-from registry.errors import NotFound
+from registry.errors import NotFound, StorageUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +60,10 @@ class ArtifactStore(Protocol):
     ) -> str | None:
         """A URL that serves `uri` for `seconds` with these response headers, without us; None
         when the store cannot hand one out (local files)."""
+        ...
+
+    def ping(self) -> None:
+        """Return when the store can be used now; `StorageUnavailable` saying why otherwise."""
         ...
 
 
@@ -152,6 +157,15 @@ class LocalArtifactStore:
         self, uri: str, *, seconds: int, content_type: str, disposition: str
     ) -> str | None:
         return None
+
+    def ping(self) -> None:
+        # The folder is made on the first write; until then its nearest existing parent must
+        # let us make it. Nothing is created here: a readiness probe changes nothing.
+        folder = self.root
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise StorageUnavailable(f"artifact folder {str(self.root)!r} is not writable")
 
     def _path_of(self, key: str) -> Path:
         path = (self.root / key).resolve()

@@ -28,6 +28,7 @@ from registry.storage import ArtifactStore, LocalArtifactStore
 from tests.factories import User
 from tests.fakes import EchoGenerator
 from tests.jobs_support import RecordingQueue, runner
+from tests.live import free_port
 from tests.readers import open_docx, pdf_text, squash
 from tests.s3_server import S3Server, bucket_fixture, s3_fixture  # noqa: F401
 
@@ -209,6 +210,44 @@ def test_the_console_shows_a_pdf_inline_from_either_store_and_refuses_a_corrupt_
     assert refused.status_code == 500 and "is corrupt" in refused.text
     api = client.get(f"{job['url']}/artifacts/md", headers=downloads.alice.headers)
     assert (api.status_code, api.json()["error"]["code"]) == (500, "artifact_corrupt")
+
+
+def test_a_bucket_out_of_reach_answers_503_and_readyz_says_so(
+    downloads: Downloads, files: S3ArtifactStore
+) -> None:
+    alice, job = downloads.alice, downloads.finished_job(downloads.app(files), files)
+    assert downloads.app(files).get("/readyz").json()["checks"]["storage"] == "ok"
+    gone = Settings(s3_bucket=files.bucket, s3_endpoint_url=f"http://127.0.0.1:{free_port()}")
+    away = S3ArtifactStore(client_for(gone), files.bucket, "docgen")  # same objects, no server
+    for presign in (0, 60):  # streamed, or the checksum read before a redirect
+        client = downloads.app(away, s3_presign_seconds=presign)
+        answer = client.get(f"{job['url']}/artifacts/pdf", headers=alice.headers)
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+        assert "location" not in answer.headers
+        error = answer.json()["error"]
+        assert error["code"] == "storage_unavailable"
+        assert error["message"] == "the artifact store cannot be reached just now; retry later"
+    sign_in(client, alice)
+    page = client.get(f"/console/jobs/{job['id']}/files/pdf")
+    assert page.status_code == 503 and page.headers["retry-after"] == "5"
+    assert "The file store cannot be reached just now" in page.text
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.headers["retry-after"] == "5"
+    checks = ready.json()["checks"]
+    assert checks["database"] == "ok" and checks["queue"] == "ok"
+    assert checks["storage"].startswith(f"unreachable: bucket '{files.bucket}' cannot be reached")
+
+
+def test_a_purged_file_is_gone_in_the_console_too(downloads: Downloads, admin: User) -> None:
+    store = LocalArtifactStore(downloads.tmp_path)
+    client = downloads.app(store)
+    job = downloads.finished_job(client, store)
+    purged = client.delete(f"{job['url']}/artifacts", headers=admin.headers)
+    assert purged.status_code == 200, purged.text
+    sign_in(client, downloads.alice)
+    page = client.get(f"/console/jobs/{job['id']}/files/pdf")
+    assert page.status_code == 410 and page.headers["content-type"].startswith("text/html")
+    assert "purged" in page.text and "<h1" in page.text  # the console's page, not API JSON
 
 
 def test_with_local_files_presigning_falls_back_to_streaming(downloads: Downloads) -> None:

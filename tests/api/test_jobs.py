@@ -177,7 +177,9 @@ def test_health_readiness_and_metrics(
 ) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
     ready = api.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "queue": "ok"}
+    checks = ready.json()["checks"]
+    assert ready.status_code == 200
+    assert checks == {"database": "ok", "queue": "ok", "storage": "ok"}
     api.post("/jobs", json=BODY, headers=alice.headers)
     metrics = api.get("/metrics")
     assert metrics.status_code == 200

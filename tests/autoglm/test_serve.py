@@ -81,6 +81,7 @@ def test_embedded_default_runs_a_job_with_nothing_but_serve(tmp_path: Path) -> N
         assert httpx.get(f"{stack.url}/readyz").json()["checks"] == {
             "database": "ok",
             "queue": "ok",
+            "storage": "ok",
         }
         job = stack.submit({"template": "weekly", "inputs": {"team": "Ops"}})
         done = stack.wait_status(job["id"], {"succeeded", "dead"}, 120)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError
 
 from core.settings import Settings
 from registry import s3_store
-from registry.errors import NotFound
+from registry.errors import NotFound, StorageUnavailable
 from registry.s3_store import S3ArtifactStore, client_for
 from registry.storage import LocalArtifactStore, store_for
 from tests.live import free_port
@@ -109,13 +112,83 @@ def test_a_presigned_url_serves_the_bytes_with_our_headers(s3: S3Server, bucket:
     assert answer.headers["content-disposition"] == disposition
 
 
-def test_a_down_server_fails_within_seconds() -> None:
-    dead = Settings(s3_bucket="nowhere", s3_endpoint_url=f"http://127.0.0.1:{free_port()}")
-    files = S3ArtifactStore(client_for(dead), "nowhere")
+def test_a_down_server_fails_within_seconds_as_unavailable(bucket: str) -> None:
+    dead = Settings(s3_bucket=bucket, s3_endpoint_url=f"http://127.0.0.1:{free_port()}")
+    files = S3ArtifactStore(client_for(dead), bucket)
+    uri = f"s3://{bucket}/j1/1/report.pdf"
     started = time.monotonic()
-    with pytest.raises(EndpointConnectionError):
+    with pytest.raises(StorageUnavailable, match=f"bucket '{bucket}' cannot be reached"):
         files.put("j1/1/report.pdf", PDF, "application/pdf")
     assert time.monotonic() - started < 10  # three tries with short backoff, not minutes
+    calls: list[Callable[[], object]] = [
+        lambda: files.open(uri),
+        lambda: files.exists(uri),
+        lambda: files.stored_sha256(uri),
+        lambda: files.delete(uri),
+        lambda: files.delete_attempt("j1", 1),
+        files.ping,
+    ]
+    for call in calls:
+        with pytest.raises(StorageUnavailable):
+            call()
+
+
+class FaultyS3(BaseHTTPRequestHandler):
+    """An S3 endpoint in trouble: every HEAD is a 503 SlowDown, every GET sends half a body."""
+
+    def do_HEAD(self) -> None:
+        self.send_response(503)
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/pdf")
+        self.send_header("Content-Length", str(len(PDF)))
+        self.end_headers()
+        self.wfile.write(PDF[:10])
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def faulty() -> Iterator[S3ArtifactStore]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FaultyS3)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        settings = Settings(s3_bucket="b", s3_endpoint_url=url, s3_addressing_style="path")
+        yield S3ArtifactStore(client_for(settings), "b")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_5xx_answers_and_cut_streams_are_unavailable(
+    faulty: S3ArtifactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    with pytest.raises(StorageUnavailable, match="answers 503"):
+        faulty.ping()
+    with pytest.raises(StorageUnavailable, match="answers 503"):
+        faulty.stored_sha256("s3://b/j1/1/report.pdf")
+    with faulty.open("s3://b/j1/1/report.pdf") as stream, pytest.raises(StorageUnavailable):
+        stream.read()
+
+
+def test_a_missing_bucket_is_a_configuration_fault_not_an_outage(s3: S3Server) -> None:
+    files = store(s3, "no-such-bucket")
+    with pytest.raises(ClientError) as refused:
+        files.ping()
+    assert not isinstance(refused.value, StorageUnavailable)
+
+
+def test_ping_on_a_live_bucket(s3: S3Server, bucket: str) -> None:
+    store(s3, bucket).ping()
 
 
 def test_the_settings_choose_the_store(s3: S3Server, bucket: str) -> None:
