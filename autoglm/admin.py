@@ -1,5 +1,5 @@
 """`autoglm admin`: bootstrap the first admin and manage teams, principals, roles and tokens;
-rotate the key of stored webhook secrets; purge a job's files.
+rotate the key of stored webhook secrets; purge a job's files; move local files to the bucket.
 
 These commands talk to the database directly (AUTOGLM_DATABASE_URL): whoever can run them
 on the registry host is trusted as an operator, and the audit log names them `cli:<user>`.
@@ -24,13 +24,13 @@ from autoglm.exits import exits_cleanly
 from core.db import make_engine, session_factory
 from core.errors import UserError
 from core.settings import get_settings
-from registry import accounts, retention, webhooks
+from registry import accounts, artifact_moves, retention, webhooks
 from registry.artifacts import artifact_problems
 from registry.errors import Conflict
 from registry.models import Principal, Role, role_grants
 from registry.permissions import Actor, Permission
 from registry.secrets import key_ring
-from registry.storage import store_for
+from registry.storage import LocalArtifactStore, store_for
 
 app = typer.Typer(no_args_is_help=True, help="Teams, principals, roles and API tokens.")
 team_app = typer.Typer(no_args_is_help=True, help="Teams own templates.")
@@ -266,6 +266,39 @@ def purge_job(job_id: str) -> None:
         job = retention.purge_job(session, operator(), store, job_id)
         purged = job.files_purged_at
     print(f"job {job_id} files purged (at {purged})")
+
+
+@app.command("move-artifacts")
+@exits_cleanly
+def move_artifacts(
+    dry_run: Annotated[bool, typer.Option(help="Only read and check; change nothing.")] = False,
+    keep_local: Annotated[
+        bool, typer.Option(help="Leave the local files in place after they are moved.")
+    ] = False,
+) -> None:
+    """Copy artifacts recorded as local files (under AUTOGLM_ARTIFACT_DIR) into the bucket
+    (AUTOGLM_S3_BUCKET), each checked against its SHA-256, and record the bucket's copy; exit
+    1 if a file was missing or did not match (it stays where it is)."""
+    settings = get_settings()
+    if not settings.s3_bucket:
+        raise UserError("AUTOGLM_S3_BUCKET is not set: there is no bucket to move files into")
+    source, target = LocalArtifactStore(settings.artifact_dir), store_for(settings)
+    moved = problems = 0
+    with registry_session() as session:
+        moves = artifact_moves.move_to(
+            session, operator(), source, target, keep_local=keep_local, dry_run=dry_run
+        )
+        for move in moves:
+            if move.problem:
+                problems += 1
+                print(f"{move.job_id}\t{move.format}\t{move.problem}\t{move.source}")
+            else:
+                moved += 1
+    verb = "would move" if dry_run else "moved"
+    print(f"{moved} file(s) {verb} to s3://{settings.s3_bucket}/{settings.s3_prefix}")
+    if problems:
+        print(f"{problems} file(s) left in place: missing or not matching", file=sys.stderr)
+        raise typer.Exit(1)
 
 
 def _safe(url: str) -> str:
