@@ -39,12 +39,13 @@ def ensure_migrated(settings: Settings) -> None:
         if make_url(url).get_backend_name() != "sqlite":
             raise UserError("the database is not migrated; run `autoglm db upgrade` first")
         migrations.upgrade(url)
-    require_secret_keys(settings)
 
 
 def require_secret_keys(settings: Settings) -> None:
     """Refuse to start when a stored webhook secret cannot be decrypted with
-    AUTOGLM_SECRET_KEYS (unset, or a ring without its key): deliveries would all fail later."""
+    AUTOGLM_SECRET_KEYS (unset, or a ring without its key): deliveries would all fail later.
+    Only the API (`serve`) checks incoming webhooks, so only it needs the keys; workers, the
+    scheduler and the bridge start without them and the key stays off their hosts."""
     ring = key_ring(settings)
     engine = make_engine(settings.database_url)
     try:

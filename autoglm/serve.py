@@ -19,7 +19,7 @@ import uvicorn
 from api.app import create_app
 from autoglm.deployment import ConfigOption, check_memory, load_deployment
 from autoglm.exits import exits_cleanly
-from autoglm.runtime import build_runner, ensure_migrated
+from autoglm.runtime import build_runner, ensure_migrated, require_secret_keys
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from generation.router import ModelRouter, probe_models, status_of
@@ -42,6 +42,7 @@ def serve(
     if not settings.broker_url:
         check_memory(settings, 1)
     ensure_migrated(settings)
+    require_secret_keys(settings)  # the API decrypts webhook secrets; nothing else does
     address = (host or settings.api_host, port or settings.api_port)
     if settings.broker_url:
         app = create_app(settings, models_status=lambda: probe_models(settings))

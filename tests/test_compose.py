@@ -277,10 +277,12 @@ def test_services_share_settings_and_keep_artifacts_in_the_minio_bucket() -> Non
     script = " ".join(words(init["command"]))
     assert "mc mb --ignore-existing" in script and "http://minio:9000" in script
     assert environment(services()["api"])["AUTOGLM_API_HOST"] == "0.0.0.0"
-    for secret in ("AUTOGLM_SECRET_KEYS", "AUTOGLM_CALLBACK_SECRET"):
-        assert secret in shared, secret
-    assert ":?" in shared["AUTOGLM_SECRET_KEYS"], "webhook secrets need a key"
-    assert ":?" in environment(services()["api"])["AUTOGLM_CONSOLE_SECRET"]
+    assert "AUTOGLM_CALLBACK_SECRET" in shared
+    api = environment(services()["api"])
+    assert ":?" in api["AUTOGLM_SECRET_KEYS"], "webhook secrets need a key"
+    assert ":?" in api["AUTOGLM_CONSOLE_SECRET"]
+    for name in ("worker", "worker-gpu", "scheduler", "migrate"):  # only the API decrypts
+        assert "AUTOGLM_SECRET_KEYS" not in environment(services()[name]), name
 
 
 def test_prometheus_and_grafana_mount_files_of_this_repository() -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 import migrations
 from api.app import create_app
-from autoglm.runtime import require_secret_keys
+from autoglm.runtime import ensure_migrated, require_secret_keys
 from core.db import make_engine, session_factory
 from core.errors import ConfigError
 from core.settings import Settings
@@ -136,6 +136,8 @@ def test_rotation_and_startup_without_the_key(url: str, engine: Engine) -> None:
         2,
         ["error: AUTOGLM_SECRET_KEYS is not set: cannot decrypt the secret of webhook(s) under-a"],
     )
+    # Workers, the scheduler and the bridge never decrypt them: they start without the key.
+    ensure_migrated(Settings(database_url=url, secret_keys=""))
     code, lines = serve(url, KEY_B)
     assert code == 2 and lines == [
         "error: AUTOGLM_SECRET_KEYS holds none of their keys: cannot decrypt the secret of "
