@@ -37,9 +37,48 @@ def escape_markdown(value: Any) -> str:
 
 
 def paragraphs(value: Any) -> Markdown:
-    """A value as escaped paragraphs separated by blank lines (for text on its own lines)."""
+    """A value as escaped paragraphs separated by blank lines (for text on its own lines);
+    `code` between backticks stays inline code, as the model (or a person) meant it."""
     parts = _PARAGRAPH_BREAK.split(_clean(value))
-    return Markdown("\n\n".join(escape_markdown(p) for p in parts if p.strip()))
+    return Markdown("\n\n".join(code_spans(p) for p in parts if p.strip()))
+
+
+def code_spans(value: Any) -> Markdown:
+    """A value as literal inline text, like `escape_markdown`, except that text between
+    matching backtick runs (CommonMark's rule: the same number of backticks) becomes inline
+    code. A code span cannot change the structure, so this is as safe; a span holding `|`
+    stays escaped text, because a GFM table would split its cell there."""
+    text = " ".join(_clean(value).split())
+    pieces: list[str] = []
+    done = 0
+    for start, end, inner in _code_spans(text):
+        pieces += [_INLINE.sub(r"\\\1", text[done:start]), code_span(inner)]
+        done = end
+    pieces.append(_INLINE.sub(r"\\\1", text[done:]))
+    joined = "".join(pieces)  # a block marker can only be at the start, outside a span
+    return Markdown(_BLOCK_START.sub(lambda m: _escape_marker(m.group(1)), joined))
+
+
+def _code_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, content) of each code span in `text`: a backtick run closed by the next
+    run of the same length; an opener that nothing closes is literal text."""
+    runs = list(_BACKTICKS.finditer(text))
+    found: list[tuple[int, int, str]] = []
+    i = 0
+    while i < len(runs):
+        opener = runs[i]
+        closer = next(
+            (j for j in range(i + 1, len(runs)) if len(runs[j].group()) == len(opener.group())),
+            None,
+        )
+        if closer is None:
+            i += 1
+            continue
+        inner = text[opener.end() : runs[closer].start()]
+        if inner.strip() and "|" not in inner:
+            found.append((opener.start(), runs[closer].end(), inner))
+        i = closer + 1
+    return found
 
 
 def code_span(value: Any) -> Markdown:

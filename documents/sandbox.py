@@ -29,7 +29,14 @@ from markupsafe import Markup
 from documents import sandbox_limits
 from documents.deadline import DeadlineExceeded
 from documents.errors import RenderError
-from documents.markdown_text import Markdown, code_block, code_span, escape_markdown, paragraphs
+from documents.markdown_text import (
+    Markdown,
+    code_block,
+    code_span,
+    code_spans,
+    escape_markdown,
+    paragraphs,
+)
 from documents.sandbox_limits import (
     MAX_ITEMS,
     MAX_TEXT,
@@ -188,6 +195,7 @@ def _environment(markdown: bool) -> _BoundedSandbox:
         markdown=Markdown,
         paragraphs=paragraphs,
         code=code_span,
+        codespans=code_spans,
         codeblock=code_block,
     )
     for name in DROPPED_FILTERS:

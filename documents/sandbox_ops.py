@@ -267,6 +267,7 @@ FILTERS: dict[str, tuple[bool, Estimate | None]] = {
             "markdown",
             "paragraphs",
             "code",
+            "codespans",
             "codeblock",
         ]
     },

@@ -92,6 +92,11 @@ def test_same_seed_gives_the_same_document(tmp_path: Path) -> None:
     bodies = [text.split("<!-- open-autoglm provenance", 1)[0] for text in outputs]
     assert bodies[0] == bodies[1]
     assert "## Breaking changes" in bodies[0]
+    # Backticks in the inputs' change titles are code (`codespans`), not literal `\``, and
+    # the body's {% for %}/{% if %} lines leave no runs of blank lines behind.
+    assert "- New `autoglm validate` command for CI\n" in bodies[0]
+    assert "- `export.format: word` now writes .docx files\n" in bodies[0]
+    assert "\n\n\n" not in bodies[0]
     fields = [_provenance(text)["fields"] for text in outputs]
     assert [(f["seed"], f["text"]) for f in fields[0]] == [
         (f["seed"], f["text"]) for f in fields[1]

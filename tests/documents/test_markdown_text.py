@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from documents.markdown_text import code_block, code_span, escape_markdown, paragraphs
+from documents.markdown_text import (
+    code_block,
+    code_span,
+    code_spans,
+    escape_markdown,
+    paragraphs,
+)
 from documents.sandbox import render_string
 from tests.readers import markdown_ast, markdown_headings, node_types, plain_text
 
@@ -66,3 +72,73 @@ def test_code_span_and_block_cannot_be_closed_from_inside() -> None:
     assert [n["type"] for n in ast] == ["block_code"]
     assert ast[0]["raw"] == "x = a_b[0]\n```\n# not a heading\n"
     assert ast[0]["attrs"]["info"] == "python"
+
+
+def inline(markdown: str) -> list[tuple[str, str]]:
+    """(type, text) of the inline nodes of a one-paragraph document."""
+    [paragraph] = [n for n in markdown_ast(markdown) if n["type"] != "blank_line"]
+    assert paragraph["type"] == "paragraph"
+    nodes: list[tuple[str, str]] = []
+    for node in paragraph["children"]:
+        kind, text = node["type"], plain_text([node])
+        if nodes and kind == nodes[-1][0] == "text":  # the parser splits text at escapes
+            nodes[-1] = (kind, nodes[-1][1] + text)
+        else:
+            nodes.append((kind, text))
+    return nodes
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            "New `autoglm validate` command for CI",
+            [("text", "New "), ("codespan", "autoglm validate"), ("text", " command for CI")],
+        ),
+        (
+            "`export.format: word` now writes .docx",
+            [("codespan", "export.format: word"), ("text", " now writes .docx")],
+        ),
+        ("run ``a`b`` - then", [("text", "run "), ("codespan", "a`b"), ("text", " - then")]),
+        ("an unclosed ` tick and *stars*", [("text", "an unclosed ` tick and *stars*")]),
+        ("`` one and ` two", [("text", "`` one and ` two")]),  # runs of other lengths
+    ],
+)
+def test_codespans_makes_backtick_pairs_code_and_keeps_the_rest_literal(
+    value: str, expected: list[tuple[str, str]]
+) -> None:
+    assert inline(code_spans(value)) == expected
+    assert inline(render_string("{{ x | codespans }}", {"x": value}, "t")) == expected
+
+
+def test_codespans_cannot_create_structure() -> None:
+    rendered = render_string("Before\n\n{{ v | codespans }}\n\nAfter", {"v": HOSTILE}, "t")
+    assert node_types(markdown_ast(rendered)) <= {
+        "paragraph",
+        "text",
+        "codespan",
+        "softbreak",
+        "blank_line",
+    }
+    for value in ("- `x` item", "1. `x`", "# `x`", "> `x`"):
+        [(kind, _), *_rest] = inline(code_spans(value))
+        assert kind == "text"  # the marker is escaped: still one paragraph
+
+
+def test_a_code_span_with_a_pipe_stays_text_in_a_table_cell() -> None:
+    table = render_string(
+        "| a | b |\n| - | - |\n| {{ x | codespans }} | 2 |\n", {"x": "`a|b` and `c`"}, "t"
+    )
+    node = next(n for n in markdown_ast(table) if n["type"] == "table")
+    [row] = node["children"][1]["children"]
+    cells = [plain_text([cell]) for cell in row["children"]]
+    assert cells == ["`a|b` and c", "2"]
+
+
+def test_paragraphs_keep_code_spans() -> None:
+    rendered = paragraphs("Use `autoglm validate` in CI.\n\nThen run `push`.")
+    ast = [n for n in markdown_ast(rendered) if n["type"] != "blank_line"]
+    assert [[c["type"] for c in p["children"]] for p in ast] == [
+        ["text", "codespan", "text"],
+        ["text", "codespan", "text"],
+    ]
