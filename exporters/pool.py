@@ -10,6 +10,7 @@ holds a model and threads (llama.cpp, Celery) that a fork would copy in an unkno
 
 from __future__ import annotations
 
+import errno
 import gc
 import multiprocessing
 import queue
@@ -29,6 +30,11 @@ from exporters.registry import get_exporter
 WARM_UP = Document(
     title="warm-up", markdown="# 预热 Warm-up\n\ntext", template_name="t", template_version="1"
 )
+
+
+# How CPython reports a C function that failed without setting an exception (Python/ceval.c,
+# Objects/call.c): under the memory limit, an allocation whose failure nobody reported.
+_NULL_WITHOUT_EXCEPTION = ("without exception set", "without setting an exception")
 
 
 class ExportFailed(AutoglmError):
@@ -73,7 +79,9 @@ class ExportPool:
                 raise ExportFailed(f"{fmt} export ran past its limit of {limit:.0f} s")
             status, payload = slot.conn.recv()
             slot.exports += 1
-            if slot.exports >= self.exports_per_process:
+            # A process that hit its limit may have left a C library's state half-built: the
+            # next export gets a fresh one.
+            if status == "memory" or slot.exports >= self.exports_per_process:
                 slot = self._replace(slot)
         except (EOFError, OSError):  # the process died (BrokenPipeError is an OSError)
             code = slot.process.exitcode
@@ -84,6 +92,10 @@ class ExportPool:
             ) from None
         finally:
             self._idle.put(slot)
+        if status == "memory":
+            raise ExportFailed(
+                f"{fmt} export ran out of memory (limit {self.memory_mb} MiB): {payload}"
+            )
         if status != "ok":
             raise ExportFailed(f"{fmt} export failed: {payload}")
         data: bytes = payload
@@ -156,8 +168,32 @@ def _serve(conn: Connection, memory_mb: int) -> None:
             return
         try:
             reply: tuple[str, Any] = ("ok", get_exporter(fmt).export(document))
-        except MemoryError:
-            reply = ("error", f"out of memory (limit {memory_mb} MiB)")
         except Exception as exc:  # sent back, raised in the job as ExportFailed
-            reply = ("error", f"{type(exc).__name__}: {exc}")
+            status = "memory" if out_of_memory(exc) else "error"
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            reply = (status, detail)
         conn.send(reply)
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc`, or an exception it arose from, is an allocation that failed.
+
+    Under RLIMIT_DATA not every failed allocation surfaces as MemoryError: the system calls
+    report ENOMEM, and CPython 3.11 itself returns NULL without setting an exception when it
+    cannot map a new chunk of its frame stack (a deep call under the limit), which the caller
+    turns into "SystemError: error return without exception set".
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, MemoryError):
+            return True
+        if isinstance(current, OSError) and current.errno == errno.ENOMEM:
+            return True
+        if isinstance(current, SystemError) and any(
+            words in str(current) for words in _NULL_WITHOUT_EXCEPTION
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from exporters.pool import ExportFailed, ExportPool
+from exporters.pool import ExportFailed, ExportPool, out_of_memory
 from exporters.registry import get_exporter
 from tests.exporters.samples import long_markdown, sample_document
 from tests.readers import pdf_text
@@ -50,7 +51,7 @@ def test_an_export_over_its_memory_limit_fails_without_taking_the_pool_down() ->
     exports = ExportPool(1, memory_mb=256, seconds=60)
     try:
         huge = sample_document(markdown=long_markdown(sections=3000))
-        with pytest.raises(ExportFailed, match="memory"):
+        with pytest.raises(ExportFailed, match=r"memory.* 256 MiB"):
             exports.export(huge, "pdf")
         assert exports.export(sample_document(), "md").startswith(b"# ")
     finally:
@@ -67,3 +68,23 @@ def test_a_process_is_replaced_after_its_share_of_exports() -> None:
         assert exports.pids() != first and len(exports.pids()) == 1
     finally:
         exports.close()
+
+
+def test_an_allocation_that_failed_without_a_memory_error_still_counts_as_out_of_memory() -> None:
+    # CPython 3.11 under RLIMIT_DATA: a frame-stack chunk it cannot map is reported as this
+    assert out_of_memory(SystemError("error return without exception set"))
+    assert out_of_memory(
+        SystemError("<built-in function f> returned NULL without setting an exception")
+    )
+    assert out_of_memory(OSError(errno.ENOMEM, "Cannot allocate memory"))
+    assert out_of_memory(MemoryError())
+    try:
+        try:
+            raise MemoryError
+        except MemoryError:
+            raise KeyError("lost in cleanup") from None
+    except KeyError as exc:  # the MemoryError is its (suppressed) context: still found
+        assert out_of_memory(exc)
+    assert not out_of_memory(ValueError("bad markdown"))
+    assert not out_of_memory(SystemError("bad argument to internal function"))
+    assert not out_of_memory(OSError(errno.ENOENT, "No such file or directory"))
