@@ -14,9 +14,9 @@ import base64
 import binascii
 import contextlib
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 import boto3
 from botocore.config import Config
@@ -24,12 +24,14 @@ from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadErro
 from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from core.settings import Settings
-from registry.errors import StorageUnavailable
+from registry.errors import NotFound, StorageUnavailable
 from registry.storage import attempt_key, missing
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
+
+_T = TypeVar("_T")
 
 SCHEME = "s3://"
 SHA256_META = "sha256"
@@ -129,13 +131,7 @@ class S3ArtifactStore:
         return f"{SCHEME}{self.bucket}/{full}"
 
     def open(self, uri: str) -> BinaryIO:
-        try:
-            with _reachable(self.bucket):
-                found = self.client.get_object(Bucket=self.bucket, Key=self._key_of(uri))
-        except ClientError as exc:
-            if _is_missing(exc):
-                raise missing(uri) from None
-            raise
+        found = self._object(self.client.get_object, uri)
         return cast(BinaryIO, _Body(found["Body"], self.bucket))
 
     def local_path(self, uri: str) -> Path | None:
@@ -171,27 +167,14 @@ class S3ArtifactStore:
                 )
 
     def exists(self, uri: str) -> bool:
-        if not uri.startswith(self._root()):
-            return False
         try:
-            with _reachable(self.bucket):
-                self.client.head_object(Bucket=self.bucket, Key=self._key_of(uri))
-        except ClientError as exc:
-            if _is_missing(exc):
-                return False
-            raise
+            self._object(self.client.head_object, uri)
+        except NotFound:  # gone, or another store's URI
+            return False
         return True
 
     def stored_sha256(self, uri: str) -> str | None:
-        try:
-            with _reachable(self.bucket):
-                head = self.client.head_object(
-                    Bucket=self.bucket, Key=self._key_of(uri), ChecksumMode="ENABLED"
-                )
-        except ClientError as exc:
-            if _is_missing(exc):
-                raise missing(uri) from None
-            raise
+        head = self._object(self.client.head_object, uri, ChecksumMode="ENABLED")
         checksum = head.get("ChecksumSHA256", "")
         if checksum and "-" not in checksum:  # "…-N" is a multipart checksum of checksums
             try:
@@ -212,6 +195,17 @@ class S3ArtifactStore:
     def ping(self) -> None:
         with _reachable(self.bucket):
             self.client.head_bucket(Bucket=self.bucket)
+
+    def _object(self, call: Callable[..., _T], uri: str, **params: Any) -> _T:
+        """`call` (get_object, head_object) on the object behind `uri`: `NotFound` when it is
+        not there (or `uri` is another store's), `StorageUnavailable` when the bucket is away."""
+        try:
+            with _reachable(self.bucket):
+                return call(Bucket=self.bucket, Key=self._key_of(uri), **params)
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise missing(uri) from None
+            raise
 
     def _root(self) -> str:
         return f"{SCHEME}{self.bucket}/"
