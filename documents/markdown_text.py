@@ -31,9 +31,7 @@ def escape_markdown(value: Any) -> str:
     """
     if isinstance(value, Markdown):
         return str(value)
-    text = " ".join(_clean(value).split())
-    text = _INLINE.sub(r"\\\1", text)
-    return _BLOCK_START.sub(lambda m: _escape_marker(m.group(1)), text)
+    return _unblock(_literal(" ".join(_clean(value).split())))
 
 
 def paragraphs(value: Any) -> Markdown:
@@ -52,11 +50,10 @@ def code_spans(value: Any) -> Markdown:
     pieces: list[str] = []
     done = 0
     for start, end, inner in _code_spans(text):
-        pieces += [_INLINE.sub(r"\\\1", text[done:start]), code_span(inner)]
+        pieces += [_literal(text[done:start]), code_span(inner)]
         done = end
-    pieces.append(_INLINE.sub(r"\\\1", text[done:]))
-    joined = "".join(pieces)  # a block marker can only be at the start, outside a span
-    return Markdown(_BLOCK_START.sub(lambda m: _escape_marker(m.group(1)), joined))
+    pieces.append(_literal(text[done:]))
+    return Markdown(_unblock("".join(pieces)))  # a block marker can only open the text
 
 
 def _code_spans(text: str) -> list[tuple[int, int, str]]:
@@ -102,6 +99,16 @@ def _clean(value: Any) -> str:
 
 def _longest_backticks(text: str) -> int:
     return max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+
+
+def _literal(text: str) -> str:
+    """Every inline Markdown marker in `text` escaped."""
+    return _INLINE.sub(r"\\\1", text)
+
+
+def _unblock(text: str) -> str:
+    """A line start that would open a block (`-`, `>`, `1.`) escaped."""
+    return _BLOCK_START.sub(lambda m: _escape_marker(m.group(1)), text)
 
 
 def _escape_marker(marker: str) -> str:

@@ -33,7 +33,7 @@ class Move:
     problem: str | None = None  # "missing" or "sha256 mismatch": left where it is
 
 
-def local_artifacts(session: Session) -> list[str]:
+def jobs_with_local_files(session: Session) -> list[str]:
     """Ids of the jobs with at least one artifact still recorded as a local file."""
     return list(
         session.scalars(
@@ -57,7 +57,7 @@ def move_to(
     """Move every local artifact into `target`, one job per commit; yields what happened to
     each file. With `dry_run` nothing is written: each file is only read and checked."""
     require_global(actor, Permission.ADMIN)
-    for job_id in local_artifacts(session):
+    for job_id in jobs_with_local_files(session):
         moves = list(_move_job(session, source, target, job_id, dry_run=dry_run))
         done = [m for m in moves if m.target is not None]
         if dry_run or not done:
