@@ -30,6 +30,7 @@ TITLES = {
     403: "Refused",
     404: "Not found",
     409: "Not possible now",
+    410: "No longer kept",
     500: "Server fault",
 }
 

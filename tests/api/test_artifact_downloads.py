@@ -247,7 +247,7 @@ def test_a_purged_file_is_gone_in_the_console_too(downloads: Downloads, admin: U
     sign_in(client, downloads.alice)
     page = client.get(f"/console/jobs/{job['id']}/files/pdf")
     assert page.status_code == 410 and page.headers["content-type"].startswith("text/html")
-    assert "purged" in page.text and "<h1" in page.text  # the console's page, not API JSON
+    assert "purged" in page.text and "<h1>No longer kept</h1>" in page.text  # not API JSON
 
 
 def test_with_local_files_presigning_falls_back_to_streaming(downloads: Downloads) -> None:
